@@ -1,0 +1,240 @@
+"""A :class:`~driftless.backbones.base.Backbone` on ``transformers.CLIPModel``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import CLIPConfig, CLIPModel, CLIPTokenizer, PreTrainedTokenizerBase
+
+from driftless.backbones.preprocess import ImagePreprocess
+from driftless.errors import MissingModelError
+
+
+class CLIPBackbone:
+    """CLIP through Hugging Face ``transformers``: image and text towers, their projections and the
+    learned logit scale. ``model`` is the ``CLIPModel``; ``vision`` and ``text`` its towers, for
+    methods that adapt blocks or drive the text transformer with their own token embeddings."""
+
+    def __init__(
+        self,
+        model: CLIPModel,
+        tokenizer: PreTrainedTokenizerBase,
+        preprocess: ImagePreprocess,
+        name: str,
+    ):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.preprocess = preprocess
+        self.name = name
+        self._fingerprint: str | None = None
+
+    # -- the model's parts -------------------------------------------------------------------
+    @property
+    def vision(self) -> nn.Module:
+        return self.model.vision_model
+
+    @property
+    def text(self) -> nn.Module:
+        return self.model.text_model
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.model.config.projection_dim)
+
+    @property
+    def logit_scale(self) -> float:
+        return float(self.model.logit_scale.detach().exp())
+
+    @property
+    def max_text_length(self) -> int:
+        return int(self.model.config.text_config.max_position_embeddings)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def to(self, device: torch.device | str) -> CLIPBackbone:
+        self.model.to(device)
+        return self
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the architecture (config) and every weight, computed once."""
+        if self._fingerprint is None:
+            architecture = _architecture(self.model.config.to_dict())
+            digest = hashlib.sha256(json.dumps(architecture, sort_keys=True, default=str).encode())
+            digest.update(repr(self.preprocess).encode())
+            for key, tensor in sorted(self.model.state_dict().items()):
+                digest.update(key.encode())
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    # -- encoding ----------------------------------------------------------------------------
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        tokens = self.tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.max_text_length,
+            return_tensors="pt",
+        )
+        return {k: v.to(self.device) for k, v in tokens.items()}
+
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Preprocessed pixels (B, 3, H, W) → unnormalized image embeddings (B, embed_dim)."""
+        pooled = self.model.vision_model(pixel_values=pixels.to(self.device)).pooler_output
+        return self.model.visual_projection(pooled)
+
+    def encode_token_ids(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        pooled = self.model.text_model(
+            input_ids=input_ids, attention_mask=attention_mask
+        ).pooler_output
+        return self.model.text_projection(pooled)
+
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+        """Texts → unnormalized text embeddings (N, embed_dim), in batches."""
+        out = []
+        for start in range(0, len(texts), batch_size):
+            tokens = self.tokenize(texts[start : start + batch_size])
+            out.append(self.encode_token_ids(tokens["input_ids"], tokens["attention_mask"]))
+        if not out:
+            return torch.empty(0, self.embed_dim, device=self.device)
+        return torch.cat(out)
+
+    def save_pretrained(self, path: str | os.PathLike[str]) -> None:
+        """Write model, tokenizer and preprocessing so that :func:`load_backbone` reads them back."""
+        path = Path(path)
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        p = self.preprocess
+        cfg = {
+            "image_processor_type": "CLIPImageProcessor",
+            "size": {"shortest_edge": p.resize},
+            "crop_size": {"height": p.crop, "width": p.crop},
+            "do_center_crop": True,
+            "image_mean": list(p.mean),
+            "image_std": list(p.std),
+            "resample": p.resample,
+        }
+        (path / "preprocessor_config.json").write_text(json.dumps(cfg, indent=2))
+
+
+# config keys that record where or how a model was saved, not what it computes
+_VOLATILE_CONFIG_KEYS = {
+    "_name_or_path",
+    "dtype",
+    "torch_dtype",
+    "architectures",
+    "transformers_version",
+    "_commit_hash",
+    "_attn_implementation_autoset",
+}
+
+
+def _architecture(config: dict) -> dict:
+    return {
+        k: _architecture(v) if isinstance(v, dict) else v
+        for k, v in config.items()
+        if k not in _VOLATILE_CONFIG_KEYS
+    }
+
+
+CHAR_TOKENIZER_DIR = Path(__file__).parent / "assets" / "char-tokenizer"
+
+
+def char_tokenizer() -> CLIPTokenizer:
+    """A character-level CLIP tokenizer (printable ASCII, lower-cased) for random test models."""
+    return CLIPTokenizer(
+        str(CHAR_TOKENIZER_DIR / "vocab.json"), str(CHAR_TOKENIZER_DIR / "merges.txt")
+    )
+
+
+def tiny_random_clip(seed: int = 0, image_size: int = 32, embed_dim: int = 32) -> CLIPBackbone:
+    """A randomly initialised small CLIP (2+2 layers, width 64, patch 8) with the character
+    tokenizer: the model tests run on. Deterministic in ``seed``."""
+    tokenizer = char_tokenizer()
+    vocab = tokenizer.get_vocab()
+    config = CLIPConfig(
+        text_config={
+            "vocab_size": len(vocab),
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "max_position_embeddings": 64,
+            "bos_token_id": vocab["<|startoftext|>"],
+            "eos_token_id": vocab["<|endoftext|>"],
+            "pad_token_id": vocab["<|endoftext|>"],
+        },
+        vision_config={
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "image_size": image_size,
+            "patch_size": 8,
+        },
+        projection_dim=embed_dim,
+    )
+    generator_state = torch.random.get_rng_state()
+    try:  # weight init draws from the global generator: seed it, then put it back
+        torch.manual_seed(seed)
+        model = CLIPModel(config)
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return CLIPBackbone(
+        model, tokenizer, ImagePreprocess(image_size, image_size), f"tiny-random-{seed}"
+    )
+
+
+def load_clip_pretrained(source: str, allow_download: bool = False) -> CLIPBackbone:
+    """Load a ``save_pretrained`` directory, or a Hugging Face id from the local cache (or the Hub
+    when ``allow_download``). A missing model raises :class:`MissingModelError` saying where it
+    was looked for and how to get it."""
+    path = Path(source).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise MissingModelError(
+                f"backbone: {path} exists but holds no config.json; expected a directory written by "
+                "CLIPModel.save_pretrained (config.json, model.safetensors, tokenizer files)"
+            )
+        location = str(path)
+        local_only = True
+    else:
+        location = source
+        local_only = not allow_download
+    try:
+        model = CLIPModel.from_pretrained(location, local_files_only=local_only)
+        tokenizer = CLIPTokenizer.from_pretrained(location, local_files_only=local_only)
+    except (OSError, ValueError) as exc:
+        cache = (
+            os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
+        )
+        raise MissingModelError(
+            f"backbone {source!r} not found: no local directory {path} and no copy in the Hugging "
+            f"Face cache ({cache}). Get it with `huggingface-cli download {source}` on a machine with "
+            f"network access, or save it with CLIPModel.save_pretrained(DIR) and pass --backbone DIR; "
+            f"or pass --download to fetch it now. ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+        ) from exc
+    if path.exists():
+        preprocess = ImagePreprocess.from_pretrained_dir(
+            path, model.config.vision_config.image_size
+        )
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(source, "preprocessor_config.json")
+        directory = Path(cached).parent if isinstance(cached, str) else Path("/nonexistent")
+        preprocess = ImagePreprocess.from_pretrained_dir(
+            directory, model.config.vision_config.image_size
+        )
+    return CLIPBackbone(model, tokenizer, preprocess, source)

@@ -1,0 +1,116 @@
+"""Named benchmarks, each a YAML spec validated by pydantic (``benchmarks/specs/*.yaml``)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from driftless.benchmarks.protocol import Benchmark, class_incremental, multi_domain
+from driftless.data.registry import build_dataset
+from driftless.errors import ConfigError
+
+
+class DatasetSpec(BaseModel):
+    """A dataset by factory name (see ``driftless.data.DATASET_FACTORIES``) and its parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    templates: list[str] | None = None  # overrides the dataset's own prompt templates
+
+
+class BenchmarkSpec(BaseModel):
+    """A benchmark as data. ``class-incremental`` takes exactly one dataset and ``base``,
+    ``increment``, ``order``; ``multi-domain`` takes the datasets in task order."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    protocol: Literal["class-incremental", "multi-domain"]
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    base: int = 0
+    increment: int | list[int] | None = None
+    order: str | list[int] = "identity"
+    shots: int | None = Field(default=None, ge=1)
+    seed: int = 0
+
+    def build(self, data_root: Path) -> Benchmark:
+        built = []
+        for i, spec in enumerate(self.datasets):
+            ds = build_dataset(
+                spec.type, spec.params, data_root, where=f"{self.name}.datasets[{i}]"
+            )
+            built.append(ds.with_templates(spec.templates) if spec.templates else ds)
+        if self.protocol == "class-incremental":
+            if len(built) != 1:
+                raise ConfigError(
+                    f"{self.name}.datasets: class-incremental takes one dataset, got {len(built)}"
+                )
+            if self.increment is None:
+                raise ConfigError(f"{self.name}.increment: required for class-incremental")
+            return class_incremental(
+                built[0],
+                self.base,
+                self.increment,
+                self.order,
+                name=self.name,
+                shots=self.shots,
+                seed=self.seed,
+                description=self.description,
+            )
+        return multi_domain(
+            built, name=self.name, shots=self.shots, seed=self.seed, description=self.description
+        )
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """One line per problem, each naming the field by its dotted path."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        lines.append(f"{prefix}{loc}: {err['msg']}")
+    return "; ".join(lines)
+
+
+def parse_benchmark_spec(data: dict[str, Any], source: str) -> BenchmarkSpec:
+    try:
+        return BenchmarkSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"benchmark spec {source}: {format_validation_error(exc)}") from None
+
+
+def _builtin_specs() -> dict[str, BenchmarkSpec]:
+    specs = {}
+    folder = resources.files("driftless.benchmarks") / "specs"
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            spec = parse_benchmark_spec(yaml.safe_load(entry.read_text()), entry.name)
+            specs[spec.name] = spec
+    return specs
+
+
+def list_benchmarks() -> dict[str, BenchmarkSpec]:
+    """Every registered benchmark spec by name."""
+    return _builtin_specs()
+
+
+def load_benchmark_spec(name_or_path: str) -> BenchmarkSpec:
+    """A registered benchmark by name, or a spec from a YAML file path."""
+    path = Path(name_or_path).expanduser()
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ConfigError(f"benchmark: spec file not found: {path}")
+        return parse_benchmark_spec(yaml.safe_load(path.read_text()), str(path))
+    specs = _builtin_specs()
+    if name_or_path not in specs:
+        raise ConfigError(f"benchmark: unknown benchmark {name_or_path!r}; known: {sorted(specs)}")
+    return specs[name_or_path]
+
+
+def load_benchmark(name_or_path: str, data_root: Path) -> Benchmark:
+    """Build a named (or YAML-file) benchmark, reading datasets under ``data_root``."""
+    return load_benchmark_spec(name_or_path).build(Path(data_root).expanduser())

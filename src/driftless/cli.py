@@ -1,0 +1,205 @@
+"""The ``driftless`` command: ``run``, ``list``, ``metrics``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from driftless.errors import DriftlessError
+
+RUN_EXAMPLES = """examples:
+  driftless run                                   # the default benchmark with every method
+  driftless run --benchmark toy-mtil --method zero-shot --method ncm --out runs/mtil
+  driftless run --config my.yaml --set seed=3 --set ncm.unseen=error
+  driftless run --out runs/mtil --resume          # continue a killed run
+  driftless run --backbone openai/clip-vit-base-patch16 --benchmark cifar100-b0inc10 --data-root ~/data
+"""
+
+
+def _import_plugin(spec: str) -> None:
+    """Import a module (dotted name or .py file) that registers methods or datasets."""
+    path = Path(spec)
+    if path.suffix == ".py":
+        if not path.is_file():
+            raise DriftlessError(f"--import: file not found: {path}")
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[path.stem] = module
+        module_spec.loader.exec_module(module)
+    else:
+        try:
+            importlib.import_module(spec)
+        except ModuleNotFoundError as exc:
+            raise DriftlessError(f"--import: cannot import module {spec!r}: {exc}") from None
+
+
+def _run_config_data(args: argparse.Namespace) -> dict[str, Any]:
+    from driftless.config import apply_overrides, load_yaml_config
+
+    data: dict[str, Any] = load_yaml_config(args.config) if args.config else {}
+    flags = {
+        "benchmark": args.benchmark,
+        "methods": args.method or None,
+        "backbone": args.backbone,
+        "out": args.out,
+        "seed": args.seed,
+        "data_root": args.data_root,
+        "cache_dir": args.cache_dir,
+        "accelerator": args.accelerator,
+        "batch_size": args.batch_size,
+        "num_workers": args.num_workers,
+    }
+    data.update({k: v for k, v in flags.items() if v is not None})
+    if args.no_eval_future:
+        data["eval_future"] = False
+    if args.download:
+        data["download"] = True
+    return apply_overrides(data, args.set or [])
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from driftless.config import DEFAULT_BACKBONE, DEFAULT_BENCHMARK, build_run_config
+    from driftless.engine import run
+    from driftless.report import build_results, comparison_table, write_report
+
+    for plugin in args.imports or []:
+        _import_plugin(plugin)
+    config = build_run_config(_run_config_data(args))
+    if config.benchmark == DEFAULT_BENCHMARK and config.backbone == DEFAULT_BACKBONE:
+        print(
+            "note: running the built-in toy benchmark (generated coloured shapes) with a randomly "
+            "initialised tiny CLIP. It shows the pipeline end to end; its numbers say nothing about "
+            "the methods. Pass --backbone and --benchmark for a real comparison.",
+            file=sys.stderr,
+        )
+    outcome = run(config, resume=args.resume, progress=not args.no_progress)
+    results = build_results(outcome)
+    written = write_report(results, outcome.out)
+    metrics = {name: m["metrics"] for name, m in results["methods"].items()}
+    seconds = {name: m["timings"]["total_seconds"] for name, m in results["methods"].items()}
+    print(
+        f"\n{results['benchmark']['name']} · backbone {results['backbone']['name']} · seed {config.seed}"
+    )
+    print(comparison_table(metrics, seconds))
+    print(f"\nfeatures: {outcome.images_encoded} images encoded ({outcome.feature_seconds:.1f} s)")
+    print(f"results: {written[0]}\nreport:  {', '.join(str(p.name) for p in written[1:])}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "benchmarks":
+        from driftless.benchmarks.registry import list_benchmarks
+
+        for name, spec in list_benchmarks().items():
+            print(f"{name:22s} {spec.protocol:18s} {' '.join(spec.description.split())}")
+    elif args.what == "methods":
+        from driftless.methods.registry import available_methods
+
+        for name, cls in available_methods().items():
+            summary = (cls.__doc__ or "").strip().splitlines()[0]
+            print(f"{name:14s} {cls.inputs:9s} {summary}")
+    else:
+        from driftless.backbones.registry import BUILTIN_BACKBONES
+
+        for name, (description, _) in BUILTIN_BACKBONES.items():
+            print(f"{name:14s} {description}")
+        print(
+            "(also: any CLIPModel.save_pretrained directory, or a Hugging Face id in the local cache)"
+        )
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from driftless.report import comparison_table, load_results, recompute_metrics
+
+    results = load_results(args.results)
+    print(comparison_table(recompute_metrics(results)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="driftless", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser(
+        "run",
+        help="run methods on a benchmark",
+        epilog=RUN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("--benchmark", help="registered benchmark name or YAML spec file")
+    run.add_argument("--method", action="append", help="a method to run (repeatable; default: all)")
+    run.add_argument(
+        "--backbone", help="tiny-random, a save_pretrained directory or a Hugging Face id"
+    )
+    run.add_argument(
+        "--out", type=Path, help="run directory (default: runs/<benchmark>/<timestamp>)"
+    )
+    run.add_argument("--seed", type=int)
+    run.add_argument(
+        "--resume", action="store_true", help="continue the run in --out (or the latest one)"
+    )
+    run.add_argument("--config", type=Path, help="YAML run configuration")
+    run.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config field; <method>.<field>=v sets a method's hyper-parameter",
+    )
+    run.add_argument(
+        "--data-root",
+        type=Path,
+        help="where datasets live (default: $DRIFTLESS_DATA_ROOT or ~/data)",
+    )
+    run.add_argument(
+        "--cache-dir", type=Path, help="feature store location (default: ~/.cache/driftless)"
+    )
+    run.add_argument("--accelerator", choices=["auto", "cpu", "cuda", "mps"])
+    run.add_argument("--batch-size", type=int)
+    run.add_argument("--num-workers", type=int)
+    run.add_argument(
+        "--no-eval-future", action="store_true", help="skip evaluating unseen blocks (CI-Transfer)"
+    )
+    run.add_argument(
+        "--download", action="store_true", help="allow downloading a Hugging Face backbone"
+    )
+    run.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        metavar="MODULE",
+        help="import a module or .py file that registers extra methods (repeatable)",
+    )
+    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.set_defaults(func=cmd_run)
+
+    lst = sub.add_parser("list", help="list benchmarks, methods or backbones")
+    lst.add_argument("what", choices=["benchmarks", "methods", "backbones"])
+    lst.set_defaults(func=cmd_list)
+
+    met = sub.add_parser("metrics", help="recompute metrics from a results.json")
+    met.add_argument("results", type=Path, help="results.json or its run directory")
+    met.set_defaults(func=cmd_metrics)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DriftlessError as exc:
+        print(f"driftless: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("driftless: interrupted; resume with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

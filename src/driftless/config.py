@@ -1,0 +1,133 @@
+"""The run configuration: defaults < YAML file < command-line flags < ``--set key=value``.
+
+Validated by pydantic; unknown keys and bad values raise :class:`ConfigError` naming the field.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from driftless.errors import ConfigError
+
+DEFAULT_BENCHMARK = "toy-cil"
+DEFAULT_BACKBONE = "tiny-random"
+
+
+def default_data_root() -> Path:
+    return Path(os.environ.get("DRIFTLESS_DATA_ROOT", "~/data")).expanduser()
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("DRIFTLESS_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", "~/.cache"), "driftless"
+    )
+    return Path(base).expanduser()
+
+
+class RunConfig(BaseModel):
+    """Everything that defines a run. ``methods = None`` means every registered method."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    benchmark: str = DEFAULT_BENCHMARK
+    methods: list[str] | None = None
+    backbone: str = DEFAULT_BACKBONE
+    seed: int = 0
+    out: Path | None = None
+    data_root: Path = Field(default_factory=default_data_root)
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+    accelerator: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    batch_size: int = Field(default=256, ge=1)
+    num_workers: int = Field(default=0, ge=0)
+    eval_future: bool = True
+    """Evaluate blocks not yet learned over all classes after each task (needed for CI-Transfer)."""
+    download: bool = False
+    """Allow fetching a Hugging Face backbone that is not in the local cache."""
+    method_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per-method hyper-parameters by method name, e.g. ``{ncm: {unseen: text}}``."""
+
+    @field_validator("methods")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("at least one method is needed")
+            if len(set(value)) != len(value):
+                raise ValueError(f"methods repeat: {value}")
+        return value
+
+    def resolved_methods(self) -> list[str]:
+        from driftless.methods.registry import available_methods
+
+        return list(self.methods) if self.methods is not None else list(available_methods())
+
+    def validate_methods(self) -> None:
+        """Check method names and their configs (names the field of any bad value)."""
+        from driftless.methods.registry import method_class, validate_method_config
+
+        for name in self.method_config:
+            method_class(name)
+        for name in self.resolved_methods():
+            validate_method_config(name, self.method_config.get(name, {}))
+
+
+def _format(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+
+
+def load_yaml_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a mapping at the top level")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Apply ``key=value`` strings (values parsed as YAML). ``<method>.<field>=v`` is short for
+    ``method_config.<method>.<field>=v``."""
+    from driftless.methods.registry import available_methods
+
+    methods = available_methods()
+    data = {**data}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        path = [p for p in key.strip().split(".") if p]
+        if not path:
+            raise ConfigError(f"--set {item!r}: empty key")
+        if path[0] in methods:
+            path = ["method_config", *path]
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            node[part] = child = dict(child) if isinstance(child, Mapping) else {}
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def build_run_config(data: Mapping[str, Any]) -> RunConfig:
+    """Validate a raw mapping into a :class:`RunConfig` (methods and their configs included)."""
+    try:
+        config = RunConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(f"config: {_format(exc)}") from None
+    config.validate_methods()
+    return config

@@ -1,0 +1,70 @@
+"""Reader for CIFAR-100 in its python-pickle layout (what ``torchvision.datasets.CIFAR100`` downloads):
+``<root>/cifar-100-python/{train,test,meta}``."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from driftless.data.dataset import Dataset, Split
+from driftless.data.images import ArrayImages
+from driftless.errors import DataError
+
+CIFAR100_LAYOUT = (
+    "<root>/cifar-100-python/{train,test,meta} (the archive cifar-100-python.tar.gz unpacked)"
+)
+CIFAR100_SOURCE = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
+# Continual-CLIP's prompt for CIFAR-100 (see PROTOCOLS.md)
+CIFAR100_TEMPLATES: tuple[str, ...] = ("a bad photo of a {}.",)
+
+
+def _find_folder(root: Path) -> Path:
+    for candidate in (root / "cifar-100-python", root):
+        if (candidate / "meta").is_file() and (candidate / "train").is_file():
+            return candidate
+    raise DataError(
+        f"CIFAR-100 not found under {root}: expected {CIFAR100_LAYOUT}. "
+        f"Get it from {CIFAR100_SOURCE} and unpack it into {root}."
+    )
+
+
+def _unpickle(path: Path) -> dict:
+    if not path.is_file():
+        raise DataError(f"CIFAR-100 file missing: {path} (expected {CIFAR100_LAYOUT})")
+    try:
+        with path.open("rb") as fh:
+            return pickle.load(fh, encoding="latin1")
+    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+        raise DataError(f"CIFAR-100 file is corrupt: {path}: {exc}") from exc
+
+
+def _split(folder: Path, name: str) -> Split:
+    entry = _unpickle(folder / name)
+    try:
+        data = np.asarray(entry["data"], dtype=np.uint8)
+        labels = np.asarray(entry["fine_labels"], dtype=np.int64)
+    except KeyError as exc:
+        raise DataError(f"CIFAR-100 file {folder / name} lacks key {exc}") from exc
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
+        raise DataError(f"CIFAR-100 file {folder / name} has data of shape {data.shape}")
+    pixels = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return Split(ArrayImages(np.ascontiguousarray(pixels)), labels)
+
+
+def cifar100(
+    root: str | os.PathLike[str], templates: Sequence[str] = CIFAR100_TEMPLATES
+) -> Dataset:
+    """CIFAR-100 (50,000 train / 10,000 test, 100 classes) with class names as in its ``meta``
+    file, underscores read as spaces."""
+    folder = _find_folder(Path(root).expanduser())
+    meta = _unpickle(folder / "meta")
+    try:
+        names = [n.replace("_", " ") for n in meta["fine_label_names"]]
+    except KeyError as exc:
+        raise DataError(f"CIFAR-100 meta file {folder / 'meta'} lacks 'fine_label_names'") from exc
+    splits = {"train": _split(folder, "train"), "test": _split(folder, "test")}
+    return Dataset("cifar100", tuple(names), splits, tuple(templates))

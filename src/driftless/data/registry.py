@@ -1,0 +1,79 @@
+"""Dataset factories by name, so that benchmark specs (YAML) can name their datasets."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from driftless.data.cifar import cifar100
+from driftless.data.dataset import Dataset
+from driftless.data.folder import image_folder
+from driftless.data.toy import toy_shapes
+from driftless.errors import ConfigError
+
+
+def _on_disk(reader: Callable[..., Dataset], default_subdir: str) -> Callable[..., Dataset]:
+    """Wrap a reader so its ``root`` is resolved against the run's data root."""
+
+    def factory(data_root: Path, root: str | None = None, **params: Any) -> Dataset:
+        path = Path(root).expanduser() if root else Path(default_subdir)
+        if not path.is_absolute():
+            path = data_root / path
+        return reader(path, **params)
+
+    factory.__signature__ = _merged_signature(reader)  # type: ignore[attr-defined]
+    factory.__doc__ = reader.__doc__
+    return factory
+
+
+def _merged_signature(reader: Callable[..., Dataset]) -> inspect.Signature:
+    params = list(inspect.signature(reader).parameters.values())[1:]
+    head = [
+        inspect.Parameter("data_root", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("root", inspect.Parameter.KEYWORD_ONLY, default=None),
+    ]
+    return inspect.Signature(
+        head + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+    )
+
+
+def _generated(generator: Callable[..., Dataset]) -> Callable[..., Dataset]:
+    def factory(data_root: Path, **params: Any) -> Dataset:
+        return generator(**params)
+
+    sig = inspect.signature(generator)
+    factory.__signature__ = sig.replace(  # type: ignore[attr-defined]
+        parameters=[inspect.Parameter("data_root", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in sig.parameters.values()]
+    )
+    factory.__doc__ = generator.__doc__
+    return factory
+
+
+#: name → factory(data_root, **params). Readers take ``root`` relative to the data root.
+DATASET_FACTORIES: dict[str, Callable[..., Dataset]] = {
+    "toy-shapes": _generated(toy_shapes),
+    "cifar100": _on_disk(cifar100, "."),
+    "image-folder": _on_disk(image_folder, "."),
+}
+
+
+def build_dataset(
+    kind: str, params: Mapping[str, Any], data_root: Path, where: str = "dataset"
+) -> Dataset:
+    """Build the dataset ``kind`` with ``params``; unknown kinds or parameters name the field."""
+    try:
+        factory = DATASET_FACTORIES[kind]
+    except KeyError:
+        raise ConfigError(
+            f"{where}.type: unknown dataset {kind!r}; known: {sorted(DATASET_FACTORIES)}"
+        ) from None
+    accepted = [p for p in inspect.signature(factory).parameters if p != "data_root"]
+    for key in params:
+        if key not in accepted:
+            raise ConfigError(
+                f"{where}.{key}: not a parameter of dataset {kind!r} (accepted: {accepted})"
+            )
+    return factory(data_root, **params)

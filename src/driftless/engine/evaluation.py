@@ -1,0 +1,60 @@
+"""Evaluation: one row of the accuracy matrix (every evaluation split the protocol asks for)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from driftless.benchmarks.protocol import Benchmark
+from driftless.engine.inputs import FeatureTable, ImageSamples
+from driftless.methods.base import Context, LabelSpace, Method
+
+
+def _batches(
+    method: Method,
+    benchmark: Benchmark,
+    split_index: int,
+    features: FeatureTable | None,
+    ctx: Context,
+    num_workers: int,
+):
+    split = benchmark.eval_splits[split_index]
+    if method.inputs == "features":
+        assert features is not None
+        rows = features.rows([split.samples])
+        labels = torch.from_numpy(benchmark.labels(split.samples))
+        for start in range(0, len(rows), ctx.batch_size):
+            yield rows[start : start + ctx.batch_size], labels[start : start + ctx.batch_size]
+    else:
+        dataset = ImageSamples(benchmark, [split.samples], ctx.backbone.preprocess)
+        yield from DataLoader(dataset, batch_size=ctx.batch_size, num_workers=num_workers)
+
+
+def evaluate_row(
+    method: Method,
+    benchmark: Benchmark,
+    tasks_done: int,
+    ctx: Context,
+    features: FeatureTable | None,
+    eval_future: bool,
+    num_workers: int = 0,
+) -> np.ndarray:
+    """Top-1 accuracy (percent) on every evaluation split after ``tasks_done`` tasks; nan for the
+    cells the protocol does not evaluate. Each split is scored over the label space the protocol
+    gives it (:meth:`Benchmark.eval_label_space`)."""
+    row = np.full(len(benchmark.eval_splits), np.nan)
+    for e, split in enumerate(benchmark.eval_splits):
+        class_ids = benchmark.eval_label_space(tasks_done, split, eval_future)
+        if class_ids is None:
+            continue
+        label_space = LabelSpace.of(benchmark, class_ids)
+        correct = total = 0
+        with torch.inference_mode():
+            for batch, labels in _batches(method, benchmark, e, features, ctx, num_workers):
+                logits = method.logits(batch.to(ctx.device), label_space, ctx)
+                predicted = logits.argmax(dim=1).cpu()
+                correct += int((predicted == label_space.positions(labels)).sum())
+                total += len(labels)
+        row[e] = 100.0 * correct / total if total else np.nan
+    return row

@@ -1,0 +1,48 @@
+"""What the engine feeds methods: cached features or preprocessed image batches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from driftless.backbones.preprocess import ImagePreprocess
+from driftless.benchmarks.protocol import Benchmark, SampleSet
+
+
+class ImageSamples(torch.utils.data.Dataset):
+    """(preprocessed pixels, global label) for some samples of a benchmark."""
+
+    def __init__(
+        self, benchmark: Benchmark, sample_sets: Sequence[SampleSet], preprocess: ImagePreprocess
+    ):
+        self.preprocess = preprocess
+        self.items: list[tuple[SampleSet, int]] = []
+        labels = []
+        for samples in sample_sets:
+            self.items.extend((samples, int(i)) for i in samples.indices)
+            labels.append(benchmark.labels(samples))
+        self.labels = (
+            torch.from_numpy(np.concatenate(labels)) if labels else torch.empty(0, dtype=torch.long)
+        )
+        self.benchmark = benchmark
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        samples, index = self.items[i]
+        split = self.benchmark.datasets[samples.dataset].split(samples.split)
+        return self.preprocess(split.image(index)), int(self.labels[i])
+
+
+class FeatureTable:
+    """Features of every split a benchmark uses, keyed by (dataset, split), from the feature store."""
+
+    def __init__(self, arrays: dict[tuple[str, str], np.ndarray]):
+        self.arrays = arrays
+
+    def rows(self, sample_sets: Sequence[SampleSet]) -> torch.Tensor:
+        parts = [np.asarray(self.arrays[(s.dataset, s.split)][s.indices]) for s in sample_sets]
+        return torch.from_numpy(np.concatenate(parts).astype(np.float32, copy=False))

@@ -1,0 +1,110 @@
+"""The Method protocol, and what the engine hands a method: task data, label spaces, a context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from lightning.fabric import Fabric
+
+    from driftless.backbones.base import Backbone
+    from driftless.benchmarks.protocol import Benchmark, Task
+
+Inputs = Literal["features", "images"]
+
+
+class MethodConfig(BaseModel):
+    """Base of every method's typed config: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class LabelSpace:
+    """The classes to score, by global id, with their names and prompt templates. Methods must
+    score any label space, including classes they have never trained on."""
+
+    class_ids: tuple[int, ...]
+    names: tuple[str, ...]
+    templates: tuple[tuple[str, ...], ...]
+
+    def __len__(self) -> int:
+        return len(self.class_ids)
+
+    @classmethod
+    def of(cls, benchmark: Benchmark, class_ids: Sequence[int]) -> LabelSpace:
+        infos = [benchmark.classes[c] for c in class_ids]
+        return cls(
+            tuple(class_ids), tuple(i.name for i in infos), tuple(i.templates for i in infos)
+        )
+
+    def positions(self, labels: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Global labels → column indices in this label space (-1 where absent)."""
+        lookup = {c: i for i, c in enumerate(self.class_ids)}
+        values = labels.tolist() if hasattr(labels, "tolist") else list(labels)
+        return torch.tensor([lookup.get(int(v), -1) for v in values], dtype=torch.long)
+
+
+@dataclass
+class TaskData:
+    """One task as the engine hands it to ``learn``.
+
+    ``features`` (N, D) are set for ``inputs = "features"`` methods; ``images`` is a torch dataset of
+    (preprocessed pixels, global label) for ``inputs = "images"`` methods. ``labels`` are global ids.
+    Only the current task's training samples are ever here.
+    """
+
+    task: Task
+    labels: torch.Tensor
+    label_space: LabelSpace  # the task's classes
+    seen_label_space: LabelSpace  # every class seen so far, this task's included
+    features: torch.Tensor | None = None
+    images: torch.utils.data.Dataset | None = None
+
+
+@dataclass
+class Context:
+    """What a method may use besides its data: the backbone, the device (through Fabric), a seeded
+    generator for this task, the text-embedding cache and the run's batch size."""
+
+    backbone: Backbone
+    fabric: Fabric
+    generator: torch.Generator
+    text_embeddings: Callable[[LabelSpace], torch.Tensor]
+    batch_size: int = 256
+    progress: bool = True
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return self.fabric.device
+
+
+@runtime_checkable
+class Method(Protocol):
+    """A continual-learning method.
+
+    ``learn`` absorbs one task; ``logits`` scores a batch (features or pixels, as ``inputs`` says)
+    over any label space; ``state_dict``/``load_state_dict`` hold everything needed to resume
+    (tensors and plain Python values, loadable with ``torch.load(weights_only=True)``).
+    """
+
+    name: ClassVar[str]
+    inputs: ClassVar[Inputs]
+    Config: ClassVar[type[MethodConfig]]
+
+    def learn(self, data: TaskData, ctx: Context) -> None: ...
+
+    def logits(
+        self, batch: torch.Tensor, label_space: LabelSpace, ctx: Context
+    ) -> torch.Tensor: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...

@@ -1,0 +1,151 @@
+"""Every continual-learning metric, as pure functions of the accuracy matrix.
+
+Notation (PROTOCOLS.md), here 0-based: ``acc[t][e]`` is top-1 accuracy in percent on evaluation split
+e after learning task t (t = 0..T-1); rows are *after* training, the zero-shot row 0 of the results
+file is passed separately where needed. ``nan`` marks a cell that was not evaluated.
+
+Class-incremental (one dataset, class blocks; column k = block k's test images):
+
+- cells k ≤ t predict over all classes seen so far; cells k > t ("future") predict over all N classes;
+- ``acc_t`` = sample-weighted accuracy on all seen blocks = Σ_{k≤t} n_k A[t][k] / Σ_{k≤t} n_k
+  (uniform weights when no counts are given);
+- Avg = mean_t acc_t;  Last = acc_{T-1};
+- Forgetting = 1/(T−1) Σ_{k<T−1} ( max_{t∈[k,T−2]} A[t][k] − A[T−1][k] );
+- BWT = 1/(T−1) Σ_{k<T−1} ( A[T−1][k] − A[k][k] );
+- FAA = (1/T) Σ_k A[T−1][k]  (task-averaged final accuracy, mammoth's number);
+- CI-Transfer = mean_{t<T−1} [ mean_{k>t} A[t][k] ]  (needs the future cells).
+
+Multi-domain (MTIL; column j = dataset j, over its own classes):
+
+- Transfer = mean_{j≥1} [ mean_{i<j} A[i][j] ];  Avg = mean_j mean_i A[i][j];  Last = mean_j A[T−1][j].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+ArrayLike = Sequence[Sequence[float]] | np.ndarray
+
+
+def _square(acc: ArrayLike, what: str) -> np.ndarray:
+    matrix = np.asarray(acc, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
+        raise ValueError(f"{what}: expected a non-empty T×T matrix, got shape {matrix.shape}")
+    return matrix
+
+
+def _require(matrix: np.ndarray, mask: np.ndarray, what: str) -> None:
+    missing = np.argwhere(mask & np.isnan(matrix))
+    if len(missing):
+        cells = ", ".join(f"[{t}][{k}]" for t, k in missing[:5])
+        raise ValueError(f"{what}: needs cells that were not evaluated: {cells}")
+
+
+def incremental_accuracies(acc: ArrayLike, counts: Sequence[float] | None = None) -> np.ndarray:
+    """acc_t for every t: accuracy on all blocks seen so far, weighted by their sample counts."""
+    matrix = _square(acc, "incremental_accuracies")
+    T = len(matrix)
+    _require(matrix, np.tril(np.ones((T, T), dtype=bool)), "incremental_accuracies")
+    weights = np.ones(T) if counts is None else np.asarray(counts, dtype=np.float64)
+    if weights.shape != (T,) or np.any(weights < 0):
+        raise ValueError(f"counts: expected {T} non-negative numbers, got {weights}")
+    return np.array(
+        [np.dot(matrix[t, : t + 1], weights[: t + 1]) / weights[: t + 1].sum() for t in range(T)]
+    )
+
+
+def average_incremental_accuracy(acc: ArrayLike, counts: Sequence[float] | None = None) -> float:
+    return float(incremental_accuracies(acc, counts).mean())
+
+
+def last_accuracy(acc: ArrayLike, counts: Sequence[float] | None = None) -> float:
+    return float(incremental_accuracies(acc, counts)[-1])
+
+
+def forgetting(acc: ArrayLike) -> float | None:
+    """Average drop from each block's best accuracy to its final one (None when T = 1)."""
+    matrix = _square(acc, "forgetting")
+    T = len(matrix)
+    if T < 2:
+        return None
+    _require(matrix, np.tril(np.ones((T, T), dtype=bool)), "forgetting")
+    drops = [matrix[k : T - 1, k].max() - matrix[T - 1, k] for k in range(T - 1)]
+    return float(np.mean(drops))
+
+
+def backward_transfer(acc: ArrayLike) -> float | None:
+    """BWT: mean change of each earlier block from just after it was learned to the end."""
+    matrix = _square(acc, "backward_transfer")
+    T = len(matrix)
+    if T < 2:
+        return None
+    _require(matrix, np.tril(np.ones((T, T), dtype=bool)), "backward_transfer")
+    return float(np.mean([matrix[T - 1, k] - matrix[k, k] for k in range(T - 1)]))
+
+
+def final_average_accuracy(acc: ArrayLike) -> float:
+    """FAA: the task-averaged accuracy of the final row."""
+    matrix = _square(acc, "final_average_accuracy")
+    last_row = np.zeros(matrix.shape, dtype=bool)
+    last_row[-1] = True
+    _require(matrix, last_row, "final_average_accuracy")
+    return float(matrix[-1].mean())
+
+
+def ci_transfer(acc: ArrayLike) -> float | None:
+    """CI-Transfer: mean accuracy on future blocks (predicting over all classes) before they are
+    learned. None when T = 1 or when the future cells were not evaluated."""
+    matrix = _square(acc, "ci_transfer")
+    T = len(matrix)
+    if T < 2:
+        return None
+    upper = np.triu(np.ones((T, T), dtype=bool), k=1)
+    if np.isnan(matrix[upper]).all():
+        return None
+    _require(matrix, upper, "ci_transfer")
+    return float(np.mean([matrix[t, t + 1 :].mean() for t in range(T - 1)]))
+
+
+def class_incremental_summary(
+    acc: ArrayLike, counts: Sequence[float] | None = None
+) -> dict[str, float | None]:
+    """``avg``, ``last``, ``forgetting``, ``bwt``, ``faa`` and, when future cells exist,
+    ``ci_transfer`` — all in percent. ``counts`` are the test samples of each block."""
+    accs = incremental_accuracies(acc, counts)
+    summary: dict[str, float | None] = {
+        "avg": float(accs.mean()),
+        "last": float(accs[-1]),
+        "forgetting": forgetting(acc),
+        "bwt": backward_transfer(acc),
+        "faa": final_average_accuracy(acc),
+    }
+    transfer = ci_transfer(acc)
+    if transfer is not None:
+        summary["ci_transfer"] = transfer
+    return summary
+
+
+def mtil_summary(acc: ArrayLike) -> dict[str, float | None]:
+    """ZSCL's MTIL metrics: ``transfer`` (None when T = 1), ``avg``, ``last``, in percent."""
+    matrix = _square(acc, "mtil_summary")
+    T = len(matrix)
+    _require(matrix, np.ones((T, T), dtype=bool), "mtil_summary")
+    transfer = float(np.mean([matrix[:j, j].mean() for j in range(1, T)])) if T > 1 else None
+    return {
+        "transfer": transfer,
+        "avg": float(matrix.mean(axis=0).mean()),
+        "last": float(matrix[-1].mean()),
+    }
+
+
+def summarize(
+    protocol: str, acc: ArrayLike, counts: Sequence[float] | None = None
+) -> dict[str, float | None]:
+    """The summary for a benchmark's protocol (``class-incremental`` or ``multi-domain``)."""
+    if protocol == "class-incremental":
+        return class_incremental_summary(acc, counts)
+    if protocol == "multi-domain":
+        return mtil_summary(acc)
+    raise ValueError(f"unknown protocol {protocol!r}")

@@ -1,0 +1,158 @@
+"""The results schema: ``results.json`` (everything, the full accuracy matrices with sample counts)
+and ``metrics.csv`` (one row per method). Any metric can be recomputed from ``results.json``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from driftless import __version__
+from driftless.benchmarks.protocol import Benchmark
+from driftless.engine.runner import RunOutcome
+from driftless.metrics import summarize
+
+RESULTS_SCHEMA = "driftless.results/1"
+
+CELL_LABEL_SPACE = {
+    "class-incremental": (
+        "row 0 (before training): every block over all classes; row t ≥ 1: blocks k ≤ t over all classes "
+        "seen so far, blocks k > t (future) over all classes of the benchmark, null if not evaluated"
+    ),
+    "multi-domain": "every dataset over its own classes",
+}
+
+
+def _clean(value: float | None) -> float | None:
+    return (
+        None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+    )
+
+
+def matrix_metrics(
+    protocol: str, values: list[list[float | None]], counts: list[int]
+) -> dict[str, float | None]:
+    """The protocol's summary from a saved matrix (row 0 = before training, as in results.json)."""
+    trained = np.array(
+        [[np.nan if v is None else v for v in row] for row in values[1:]], dtype=np.float64
+    )
+    return {k: _clean(v) for k, v in summarize(protocol, trained, counts).items()}
+
+
+def _benchmark_info(benchmark: Benchmark) -> dict[str, Any]:
+    return {
+        "name": benchmark.name,
+        "protocol": benchmark.protocol,
+        "description": benchmark.description,
+        "num_classes": len(benchmark.classes),
+        "tasks": [
+            {
+                "name": t.name,
+                "classes": [benchmark.classes[c].name for c in t.class_ids],
+                "train_samples": int(sum(len(s.indices) for s in t.train)),
+            }
+            for t in benchmark.tasks
+        ],
+        "columns": [e.name for e in benchmark.eval_splits],
+    }
+
+
+def build_results(outcome: RunOutcome) -> dict[str, Any]:
+    """The results document of a finished run."""
+    benchmark = outcome.benchmark
+    counts = [len(e.samples.indices) for e in benchmark.eval_splits]
+    rows = ["before training"] + [f"after {t.name}" for t in benchmark.tasks]
+    methods = {}
+    for name, m in outcome.methods.items():
+        values = [[_clean(v) for v in row] for row in m.matrix.tolist()]
+        methods[name] = {
+            "config": m.config,
+            "metrics": matrix_metrics(benchmark.protocol, values, counts),
+            "accuracy_matrix": {
+                "rows": rows,
+                "columns": [e.name for e in benchmark.eval_splits],
+                "values": values,
+                "counts": counts,
+                "cell_label_space": CELL_LABEL_SPACE[benchmark.protocol],
+            },
+            "timings": {
+                "learn_seconds": m.learn_seconds,
+                "eval_seconds": m.eval_seconds,
+                "total_seconds": sum(m.learn_seconds) + sum(m.eval_seconds),
+            },
+        }
+    return {
+        "schema": RESULTS_SCHEMA,
+        "driftless_version": __version__,
+        "benchmark": _benchmark_info(benchmark),
+        "backbone": {"name": outcome.backbone_name, "fingerprint": outcome.backbone_fingerprint},
+        "seed": outcome.config.seed,
+        "config": outcome.config.model_dump(mode="json", exclude={"out", "data_root", "cache_dir"}),
+        "methods": methods,
+        "timings": {
+            "feature_seconds": outcome.feature_seconds,
+            "images_encoded": outcome.images_encoded,
+        },
+    }
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def write_results(results: dict[str, Any], out: Path) -> None:
+    """Write ``results.json`` and ``metrics.csv`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    keys = sorted({k for m in results["methods"].values() for k in m["metrics"]})
+    with (out / "metrics.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["method", *keys, "total_seconds"])
+        for name, m in results["methods"].items():
+            cells = [m["metrics"].get(k) for k in keys]
+            writer.writerow(
+                [
+                    name,
+                    *("" if v is None else f"{v:.4f}" for v in cells),
+                    f"{m['timings']['total_seconds']:.3f}",
+                ]
+            )
+
+
+def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
+    from driftless.errors import DataError
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    if not path.is_file():
+        raise DataError(f"results file not found: {path}")
+    try:
+        results = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"results file {path} is not valid JSON: {exc}") from None
+    if results.get("schema") != RESULTS_SCHEMA:
+        raise DataError(
+            f"results file {path} has schema {results.get('schema')!r}, expected {RESULTS_SCHEMA}"
+        )
+    return results
+
+
+def recompute_metrics(results: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """Every method's metrics recomputed from its saved accuracy matrix."""
+    protocol = results["benchmark"]["protocol"]
+    return {
+        name: matrix_metrics(
+            protocol, m["accuracy_matrix"]["values"], m["accuracy_matrix"]["counts"]
+        )
+        for name, m in results["methods"].items()
+    }
