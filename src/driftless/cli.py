@@ -102,7 +102,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         from driftless.methods.registry import available_methods
 
         for name, cls in available_methods().items():
-            summary = (cls.__doc__ or "").strip().splitlines()[0]
+            doc = cls.__doc__ or sys.modules[cls.__module__].__doc__ or ""
+            summary = (doc.strip().splitlines() or [""])[0]
             print(f"{name:14s} {cls.inputs:9s} {summary}")
     else:
         from driftless.backbones.registry import BUILTIN_BACKBONES

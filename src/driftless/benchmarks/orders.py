@@ -143,6 +143,8 @@ def resolve_order(order: str | Sequence[int] | None, num_classes: int) -> list[i
                 seed = int(text)
             except ValueError:
                 raise ConfigError(f"order: {order!r} is not 'seed<int>' or 'seed:<int>'") from None
+            if not 0 <= seed < 2**32:
+                raise ConfigError(f"order: {order!r}: the seed must be in 0..2**32-1")
             result = seeded_permutation(seed, num_classes)
         else:
             raise ConfigError(

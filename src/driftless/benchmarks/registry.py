@@ -104,7 +104,11 @@ def load_benchmark_spec(name_or_path: str) -> BenchmarkSpec:
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
             raise ConfigError(f"benchmark: spec file not found: {path}")
-        return parse_benchmark_spec(yaml.safe_load(path.read_text()), str(path))
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"benchmark spec {path} is not valid YAML: {exc}") from None
+        return parse_benchmark_spec(data, str(path))
     specs = _builtin_specs()
     if name_or_path not in specs:
         raise ConfigError(f"benchmark: unknown benchmark {name_or_path!r}; known: {sorted(specs)}")

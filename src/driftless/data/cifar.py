@@ -37,9 +37,14 @@ def _unpickle(path: Path) -> dict:
         raise DataError(f"CIFAR-100 file missing: {path} (expected {CIFAR100_LAYOUT})")
     try:
         with path.open("rb") as fh:
-            return pickle.load(fh, encoding="latin1")
-    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+            entry = pickle.load(fh, encoding="latin1")
+    except Exception as exc:  # a damaged pickle can fail with almost any exception type
         raise DataError(f"CIFAR-100 file is corrupt: {path}: {exc}") from exc
+    if not isinstance(entry, dict):
+        raise DataError(
+            f"CIFAR-100 file is corrupt: {path}: holds a {type(entry).__name__}, not a dict"
+        )
+    return entry
 
 
 def _split(folder: Path, name: str) -> Split:

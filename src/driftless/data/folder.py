@@ -61,7 +61,7 @@ def image_folder(
         )
     split_dirs = {s: root / s for s in ("train", "test") if (root / s).is_dir()}
     if split_dirs:
-        folders = sorted({d.name for p in split_dirs.values() for d in p.iterdir() if d.is_dir()})
+        folders = sorted({d.name for p in split_dirs.values() for d in _class_dirs(p)})
         splits = {
             s: read_class_folders(p, folders) if _has_all(p, folders) else None
             for s, p in split_dirs.items()
@@ -72,10 +72,15 @@ def image_folder(
                 f"image folder {root}: split(s) {incomplete} lack some of the classes {folders[:5]}..."
             )
     else:
-        folders = sorted(d.name for d in root.iterdir() if d.is_dir())
+        folders = sorted(d.name for d in _class_dirs(root))
         splits = {"test": read_class_folders(root, folders)}
     class_names = [f.replace("_", " ") if underscores_to_spaces else f for f in folders]
     return Dataset(name or root.name, tuple(class_names), splits, tuple(templates))  # type: ignore[arg-type]
+
+
+def _class_dirs(path: Path) -> list[Path]:
+    """Sub-folders that name classes: hidden ones (``.ipynb_checkpoints``, ``.git``) are not."""
+    return [d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")]
 
 
 def _has_all(path: Path, folders: Sequence[str]) -> bool:

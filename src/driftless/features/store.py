@@ -122,6 +122,8 @@ class FeatureStore:
         return features
 
     def _extract(self, backbone: Backbone, split: Split, entry: Path, description: str) -> None:
+        if entry.exists():  # an entry without meta.json is debris from outside the store: redo it
+            shutil.rmtree(entry)
         partial = entry.with_name(entry.name + ".partial")
         partial.mkdir(parents=True, exist_ok=True)
         n = len(split)

@@ -30,6 +30,8 @@ class NCMConfig(MethodConfig):
 
 @register_method
 class NCM:
+    """Nearest class mean (SimpleCIL): cosine to per-class mean frozen image embeddings."""
+
     name: ClassVar[str] = "ncm"
     inputs: ClassVar[str] = "features"
     Config: ClassVar[type[MethodConfig]] = NCMConfig

@@ -19,6 +19,8 @@ class ZeroShotConfig(MethodConfig):
 
 @register_method
 class ZeroShot:
+    """Zero-shot CLIP: cosine to template-averaged class text embeddings; learns nothing."""
+
     name: ClassVar[str] = "zero-shot"
     inputs: ClassVar[str] = "features"
     Config: ClassVar[type[MethodConfig]] = ZeroShotConfig

@@ -39,6 +39,7 @@ def plot_curves(results: dict[str, Any], path: Path) -> None:
         )
         curve = _curve(protocol, values, np.asarray(matrix["counts"], dtype=float))
         ax.plot(range(1, len(curve) + 1), curve, marker="o", label=name)
+    ax.set_xticks(range(1, len(results["benchmark"]["tasks"]) + 1))
     ax.set_xlabel("tasks learned")
     ax.set_ylabel(
         "accuracy on seen classes (%)"

@@ -1,0 +1,141 @@
+"""Metric formulas against hand-computed matrices and a published MTIL matrix."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from driftless import metrics
+
+NAN = float("nan")
+
+# 3 class-incremental tasks; rows after task 1..3, columns = blocks; upper cells = future blocks
+CIL = [
+    [90.0, 10.0, 20.0],
+    [70.0, 80.0, 30.0],
+    [60.0, 50.0, 85.0],
+]
+COUNTS = [100, 100, 200]
+
+
+def test_incremental_accuracies_are_sample_weighted():
+    accs = metrics.incremental_accuracies(CIL, COUNTS)
+    # t=1: 90; t=2: (70*100 + 80*100)/200 = 75; t=3: (60*100 + 50*100 + 85*200)/400 = 70
+    assert accs.tolist() == pytest.approx([90.0, 75.0, 70.0])
+
+
+def test_class_incremental_summary_hand_computed():
+    s = metrics.class_incremental_summary(CIL, COUNTS)
+    assert s["avg"] == pytest.approx((90 + 75 + 70) / 3)
+    assert s["last"] == pytest.approx(70.0)
+    # forgetting: block 1 max(90, 70) - 60 = 30; block 2 max(80) - 50 = 30 → 30
+    assert s["forgetting"] == pytest.approx(30.0)
+    # bwt: (60 - 90 + 50 - 80) / 2 = -30
+    assert s["bwt"] == pytest.approx(-30.0)
+    # faa: (60 + 50 + 85) / 3
+    assert s["faa"] == pytest.approx(65.0)
+    # ci_transfer: t=1: mean(10, 20) = 15; t=2: 30 → mean 22.5
+    assert s["ci_transfer"] == pytest.approx(22.5)
+
+
+def test_forgetting_uses_the_best_earlier_row_not_the_first():
+    acc = [[50.0, NAN, NAN], [80.0, 60.0, NAN], [40.0, 60.0, 70.0]]
+    # block 1: max(50, 80) - 40 = 40; block 2: 60 - 60 = 0
+    assert metrics.forgetting(acc) == pytest.approx(20.0)
+    assert metrics.backward_transfer(acc) == pytest.approx(((40 - 50) + (60 - 60)) / 2)
+
+
+def test_without_counts_avg_is_task_averaged():
+    s = metrics.class_incremental_summary(CIL)
+    assert s["last"] == pytest.approx(65.0)  # = FAA when blocks weigh equally
+    assert s["avg"] == pytest.approx((90 + 75 + 65) / 3)
+
+
+def test_future_cells_missing_gives_no_ci_transfer():
+    acc = [[90.0, NAN], [70.0, 80.0]]
+    s = metrics.class_incremental_summary(acc)
+    assert "ci_transfer" not in s
+    assert s["forgetting"] == pytest.approx(20.0)
+
+
+def test_single_task_has_no_forgetting():
+    s = metrics.class_incremental_summary([[42.0]])
+    assert s["forgetting"] is None and s["bwt"] is None
+    assert s["avg"] == s["last"] == s["faa"] == 42.0
+
+
+def test_missing_required_cell_is_an_error():
+    with pytest.raises(ValueError, match=r"\[1\]\[0\]"):
+        metrics.class_incremental_summary([[90.0, NAN], [NAN, 80.0]])
+    with pytest.raises(ValueError, match="T×T"):
+        metrics.mtil_summary([[1.0, 2.0]])
+
+
+def test_mtil_summary_hand_computed():
+    acc = [
+        [80.0, 30.0, 40.0],
+        [70.0, 90.0, 50.0],
+        [60.0, 85.0, 95.0],
+    ]
+    s = metrics.mtil_summary(acc)
+    # transfer: j=2: 30; j=3: mean(40, 50) = 45 → 37.5
+    assert s["transfer"] == pytest.approx(37.5)
+    assert s["avg"] == pytest.approx(np.mean([70.0, 205 / 3, 185 / 3]))
+    assert s["last"] == pytest.approx(80.0)
+
+
+def _zscl():
+    return json.loads((Path(__file__).parent / "data" / "zscl_mtil_order1.json").read_text())
+
+
+def test_mtil_summary_reproduces_zscl_order1():
+    data = _zscl()
+    s = metrics.mtil_summary(data["matrix"])
+    for key, published in data["published"].items():
+        assert round(s[key], 1) == published, (key, s[key])
+
+
+def test_mtil_summary_of_zero_shot_row_reproduces_published_clip():
+    data = _zscl()["zero_shot_clip_vit_b16"]
+    acc = [data["row"]] * len(data["row"])  # zero-shot: every row equals the untrained model
+    s = metrics.mtil_summary(acc)
+    for key, published in data["published"].items():
+        assert round(s[key], 1) == published, (key, s[key])
+
+
+def test_summarize_dispatches_and_rejects_unknown_protocols():
+    assert metrics.summarize("multi-domain", [[50.0]])["last"] == 50.0
+    assert metrics.summarize("class-incremental", [[50.0]])["last"] == 50.0
+    with pytest.raises(ValueError, match="protocol"):
+        metrics.summarize("task-free", [[50.0]])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=6).flatmap(
+        lambda T: st.tuples(
+            st.lists(st.lists(st.floats(0, 100), min_size=T, max_size=T), min_size=T, max_size=T),
+            st.lists(st.integers(1, 500), min_size=T, max_size=T),
+        )
+    )
+)
+def test_metric_invariants(case):
+    acc, counts = case
+    s = metrics.class_incremental_summary(acc, counts)
+    assert 0.0 <= s["avg"] <= 100.0 and 0.0 <= s["last"] <= 100.0
+    if len(acc) > 1:
+        # per block, the best earlier accuracy is at least the one just after learning it,
+        # so forgetting is never below -BWT (it may be negative when a block improves at the end)
+        assert s["forgetting"] + 1e-9 >= -s["bwt"]
+    # scaling every count by the same factor changes nothing
+    scaled = metrics.class_incremental_summary(acc, [3 * c for c in counts])
+    assert all(
+        (a is None and b is None) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+        for a, b in zip(s.values(), scaled.values(), strict=True)
+    )
