@@ -313,7 +313,7 @@ def test_read_class_folders_with_fixed_class_order(tmp_path: Path) -> None:
 
 
 def test_cifar100_reads_the_python_pickle_layout(fake_cifar) -> None:
-    root, train, test = fake_cifar
+    root, _, _ = fake_cifar
     ds = cifar100(root)
     assert ds.name == "cifar100"
     assert ds.num_classes == len(CIFAR_NAMES) == 5

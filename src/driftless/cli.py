@@ -64,6 +64,7 @@ def _run_config_data(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``driftless run``: build the config, run every method, write and print the report."""
     from driftless.config import DEFAULT_BACKBONE, DEFAULT_BENCHMARK, build_run_config
     from driftless.engine import run
     from driftless.report import build_results, comparison_table, write_report
@@ -93,6 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """``driftless list benchmarks|methods|backbones``."""
     if args.what == "benchmarks":
         from driftless.benchmarks.registry import list_benchmarks
 
@@ -117,6 +119,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
+    """``driftless metrics RESULTS``: recompute and print metrics from saved matrices."""
     from driftless.report import comparison_table, load_results, recompute_metrics
 
     results = load_results(args.results)
@@ -125,6 +128,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``driftless`` command."""
     parser = argparse.ArgumentParser(prog="driftless", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -191,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; user errors print one line and exit 2."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -20,10 +20,12 @@ DEFAULT_BACKBONE = "tiny-random"
 
 
 def default_data_root() -> Path:
+    """``$DRIFTLESS_DATA_ROOT`` or ``~/data``."""
     return Path(os.environ.get("DRIFTLESS_DATA_ROOT", "~/data")).expanduser()
 
 
 def default_cache_dir() -> Path:
+    """``$DRIFTLESS_CACHE``, else ``$XDG_CACHE_HOME/driftless`` or ``~/.cache/driftless``."""
     base = os.environ.get("DRIFTLESS_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", "~/.cache"), "driftless"
     )
@@ -63,6 +65,7 @@ class RunConfig(BaseModel):
         return value
 
     def resolved_methods(self) -> list[str]:
+        """The methods to run: the configured list, or every registered method."""
         from driftless.methods.registry import available_methods
 
         return list(self.methods) if self.methods is not None else list(available_methods())
@@ -82,6 +85,7 @@ def _format(exc: ValidationError) -> str:
 
 
 def load_yaml_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML run configuration (a mapping); errors name the file."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")

@@ -57,10 +57,12 @@ def incremental_accuracies(acc: ArrayLike, counts: Sequence[float] | None = None
 
 
 def average_incremental_accuracy(acc: ArrayLike, counts: Sequence[float] | None = None) -> float:
+    """Avg: the mean of acc_t over tasks."""
     return float(incremental_accuracies(acc, counts).mean())
 
 
 def last_accuracy(acc: ArrayLike, counts: Sequence[float] | None = None) -> float:
+    """Last: acc_T."""
     return float(incremental_accuracies(acc, counts)[-1])
 
 

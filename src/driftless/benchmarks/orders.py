@@ -127,7 +127,7 @@ def resolve_order(order: str | Sequence[int] | None, num_classes: int) -> list[i
     list; ``seed1993`` is PILOT/SimpleCIL/RanPAC's seeded permutation; ``seed:<int>`` any seed; an
     explicit list must be a permutation.
     """
-    if order is None or order == "identity":
+    if order is None or (isinstance(order, str) and order == "identity"):
         result = list(range(num_classes))
     elif isinstance(order, str):
         if order == "continual-clip":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from driftless.benchmarks.protocol import Benchmark
 from driftless.engine.inputs import FeatureTable, ImageSamples
@@ -44,7 +45,14 @@ def evaluate_row(
     cells the protocol does not evaluate. Each split is scored over the label space the protocol
     gives it (:meth:`Benchmark.eval_label_space`)."""
     row = np.full(len(benchmark.eval_splits), np.nan)
-    for e, split in enumerate(benchmark.eval_splits):
+    splits = tqdm(
+        list(enumerate(benchmark.eval_splits)),
+        desc=f"evaluate after {tasks_done} task(s)",
+        unit="split",
+        leave=False,
+        disable=not ctx.progress,
+    )
+    for e, split in splits:
         class_ids = benchmark.eval_label_space(tasks_done, split, eval_future)
         if class_ids is None:
             continue

@@ -44,5 +44,6 @@ class FeatureTable:
         self.arrays = arrays
 
     def rows(self, sample_sets: Sequence[SampleSet]) -> torch.Tensor:
+        """Features of the given samples, in order, as one float32 tensor."""
         parts = [np.asarray(self.arrays[(s.dataset, s.split)][s.indices]) for s in sample_sets]
         return torch.from_numpy(np.concatenate(parts).astype(np.float32, copy=False))

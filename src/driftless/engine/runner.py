@@ -52,6 +52,8 @@ class MethodOutcome:
 
 @dataclass
 class RunOutcome:
+    """Everything a finished run produced, before it is written as a report."""
+
     config: RunConfig
     benchmark: Benchmark
     backbone_name: str
@@ -63,6 +65,7 @@ class RunOutcome:
 
 
 def default_out_dir(config: RunConfig, resume: bool) -> Path:
+    """``runs/<benchmark>/<timestamp>``; with ``resume``, the latest run directory there."""
     base = Path("runs") / Path(config.benchmark).stem
     if resume:
         candidates = sorted(p for p in base.glob("*") if (p / "config.yaml").is_file())
@@ -103,6 +106,7 @@ class Engine:
         self.method_names = config.resolved_methods()
 
     def run(self) -> RunOutcome:
+        """Run every method of the configuration and return the outcome."""
         config = self.config
         if self.resume:
             _check_resume_config(self.out, config)
@@ -173,6 +177,7 @@ class Engine:
         state = load_checkpoint(checkpoint_path) if self.resume else None
 
         def context(task_index: int, generator: torch.Generator) -> Context:
+            """The method's context for one task."""
             return Context(backbone, fabric, generator, texts, config.batch_size, self.progress)
 
         if state is not None:

@@ -87,6 +87,7 @@ class FeatureStore:
 
     @staticmethod
     def key(backbone: Backbone, split: Split) -> str:
+        """The entry key: sha256 of backbone fingerprint, split fingerprint and transform."""
         payload = {
             "format": STORE_FORMAT,
             "backbone": backbone.fingerprint,
@@ -96,9 +97,11 @@ class FeatureStore:
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:40]
 
     def path(self, backbone: Backbone, split: Split) -> Path:
+        """The entry directory of ``split`` under ``backbone``."""
         return self.root / self.key(backbone, split)
 
     def has(self, backbone: Backbone, split: Split) -> bool:
+        """Whether a complete entry exists (a partial one does not count)."""
         return (self.path(backbone, split) / "meta.json").is_file()
 
     def get(self, backbone: Backbone, split: Split, description: str = "") -> np.ndarray:

@@ -39,6 +39,7 @@ class LabelSpace:
 
     @classmethod
     def of(cls, benchmark: Benchmark, class_ids: Sequence[int]) -> LabelSpace:
+        """The label space of ``class_ids`` in ``benchmark``."""
         infos = [benchmark.classes[c] for c in class_ids]
         return cls(
             tuple(class_ids), tuple(i.name for i in infos), tuple(i.templates for i in infos)
@@ -83,6 +84,7 @@ class Context:
 
     @property
     def device(self) -> torch.device:
+        """The device the engine placed the backbone on."""
         return self.fabric.device
 
 
@@ -99,12 +101,15 @@ class Method(Protocol):
     inputs: ClassVar[Inputs]
     Config: ClassVar[type[MethodConfig]]
 
-    def learn(self, data: TaskData, ctx: Context) -> None: ...
+    def learn(self, data: TaskData, ctx: Context) -> None:
+        """Absorb one task."""
 
     def logits(
         self, batch: torch.Tensor, label_space: LabelSpace, ctx: Context
     ) -> torch.Tensor: ...
 
-    def state_dict(self) -> dict[str, Any]: ...
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume (tensors and plain values)."""
 
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from :meth:`state_dict`."""

@@ -24,6 +24,8 @@ from driftless.methods.registry import register_method
 
 
 class NCMConfig(MethodConfig):
+    """Hyper-parameters of :class:`NCM`."""
+
     unseen: Literal["text", "error"] = "text"
     """How to score classes that have no prototype: their text embedding, or raise."""
 
@@ -41,10 +43,12 @@ class NCM:
         self.class_means_ = RunningClassMeans()
 
     def learn(self, data: TaskData, ctx: Context) -> None:
+        """Add the task's features to the running class sums."""
         assert data.features is not None
         self.class_means_.update(data.features, data.labels)
 
     def logits(self, batch: torch.Tensor, label_space: LabelSpace, ctx: Context) -> torch.Tensor:
+        """``logit_scale · cos`` to class means (text embeddings for classes without one)."""
         has_prototype = [c in self.class_means_ for c in label_space.class_ids]
         if not all(has_prototype) and self.config.unseen == "error":
             missing = [n for n, ok in zip(label_space.names, has_prototype, strict=True) if not ok]
@@ -60,7 +64,9 @@ class NCM:
         return cosine_logits(batch, prototypes, ctx.backbone.logit_scale)
 
     def state_dict(self) -> dict[str, Any]:
+        """Class sums and counts."""
         return {"class_means": self.class_means_.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore class sums and counts."""
         self.class_means_.load_state_dict(state["class_means"])

@@ -42,6 +42,7 @@ def available_methods() -> dict[str, type]:
 
 
 def method_class(name: str) -> type:
+    """The registered class of method ``name``; unknown names raise ConfigError."""
     methods = available_methods()
     if name not in methods:
         raise ConfigError(f"method: unknown method {name!r}; known: {sorted(methods)}")

@@ -32,10 +32,13 @@ class ZeroShot:
         """Nothing to learn."""
 
     def logits(self, batch: torch.Tensor, label_space: LabelSpace, ctx: Context) -> torch.Tensor:
+        """``logit_scale · cos`` to the class text embeddings."""
         return cosine_logits(batch, ctx.text_embeddings(label_space), ctx.backbone.logit_scale)
 
     def state_dict(self) -> dict[str, Any]:
+        """Zero-shot has no state."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Zero-shot has no state."""
         pass

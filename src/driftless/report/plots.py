@@ -29,6 +29,7 @@ def _curve(protocol: str, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def plot_curves(results: dict[str, Any], path: Path) -> None:
+    """Accuracy after each task, one line per method, saved as PNG."""
     plt = _pyplot()
     protocol = results["benchmark"]["protocol"]
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
@@ -55,6 +56,7 @@ def plot_curves(results: dict[str, Any], path: Path) -> None:
 
 
 def plot_matrix(results: dict[str, Any], method: str, path: Path) -> None:
+    """Heat-map of one method's accuracy matrix, saved as PNG."""
     plt = _pyplot()
     matrix = results["methods"][method]["accuracy_matrix"]
     values = np.array(

@@ -129,6 +129,7 @@ def write_results(results: dict[str, Any], out: Path) -> None:
 
 
 def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a ``results.json`` (or a run directory's), checking its schema."""
     from driftless.errors import DataError
 
     path = Path(path)

@@ -31,6 +31,7 @@ def comparison_table(
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[Any]) -> str:
+        """One table row."""
         return (
             "| "
             + " | ".join(

@@ -17,6 +17,7 @@ class RunningClassMeans:
         self.counts: dict[int, int] = {}
 
     def update(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        """Add a batch of features with their labels."""
         features = features.detach().to(torch.float64).cpu()
         labels = labels.cpu()
         for label in labels.unique().tolist():
@@ -35,6 +36,7 @@ class RunningClassMeans:
         return torch.stack([self.sums[c] / self.counts[c] for c in class_ids])
 
     def state_dict(self) -> dict[str, Any]:
+        """Sums and counts as tensors."""
         ids = sorted(self.sums)
         return {
             "class_ids": torch.tensor(ids, dtype=torch.long),
@@ -43,6 +45,7 @@ class RunningClassMeans:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from :meth:`state_dict`."""
         ids = state["class_ids"].tolist()
         self.sums = {c: state["sums"][i].clone() for i, c in enumerate(ids)}
         self.counts = {c: int(state["counts"][i]) for i, c in enumerate(ids)}
