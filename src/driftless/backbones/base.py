@@ -24,21 +24,29 @@ class Backbone(Protocol):
     model: nn.Module
 
     @property
-    def embed_dim(self) -> int: ...
+    def embed_dim(self) -> int:
+        """Size of the shared embedding space."""
 
     @property
-    def logit_scale(self) -> float: ...
+    def logit_scale(self) -> float:
+        """Multiplier of cosine similarities in logits."""
 
     @property
-    def fingerprint(self) -> str: ...
+    def fingerprint(self) -> str:
+        """sha256 of architecture and weights."""
 
     @property
-    def device(self) -> torch.device: ...
+    def device(self) -> torch.device:
+        """Where the weights are."""
 
-    def to(self, device: torch.device | str) -> Backbone: ...
+    def to(self, device: torch.device | str) -> Backbone:
+        """Move the model; returns self."""
 
-    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]: ...
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Texts → token ids and attention mask."""
 
-    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor: ...
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Preprocessed pixels (B, 3, H, W) → unnormalized embeddings (B, D)."""
 
-    def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor: ...
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+        """Texts → unnormalized embeddings (N, D)."""

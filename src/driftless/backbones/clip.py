@@ -37,29 +37,36 @@ class CLIPBackbone:
     # -- the model's parts -------------------------------------------------------------------
     @property
     def vision(self) -> nn.Module:
+        """The vision tower (``CLIPVisionTransformer``)."""
         return self.model.vision_model
 
     @property
     def text(self) -> nn.Module:
+        """The text tower (``CLIPTextTransformer``)."""
         return self.model.text_model
 
     @property
     def embed_dim(self) -> int:
+        """Size of the shared embedding space (the projections' output)."""
         return int(self.model.config.projection_dim)
 
     @property
     def logit_scale(self) -> float:
+        """``exp`` of the learned logit scale (100 for OpenAI CLIP)."""
         return float(self.model.logit_scale.detach().exp())
 
     @property
     def max_text_length(self) -> int:
+        """Longest token sequence the text tower accepts."""
         return int(self.model.config.text_config.max_position_embeddings)
 
     @property
     def device(self) -> torch.device:
+        """Where the model's weights are."""
         return next(self.model.parameters()).device
 
     def to(self, device: torch.device | str) -> CLIPBackbone:
+        """Move the model; returns self."""
         self.model.to(device)
         return self
 
@@ -78,6 +85,7 @@ class CLIPBackbone:
 
     # -- encoding ----------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Texts → padded, truncated token ids and attention mask on the model's device."""
         tokens = self.tokenizer(
             list(texts),
             padding=True,
@@ -95,6 +103,7 @@ class CLIPBackbone:
     def encode_token_ids(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> torch.Tensor:
+        """Token ids → unnormalized text embeddings (N, embed_dim)."""
         pooled = self.model.text_model(
             input_ids=input_ids, attention_mask=attention_mask
         ).pooler_output

@@ -84,4 +84,5 @@ class ImagePreprocess:
         return (pixels - mean) / std
 
     def batch(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """A list of PIL images → one (B, 3, crop, crop) tensor."""
         return torch.stack([self(img) for img in images])

@@ -67,6 +67,8 @@ class EvalSplit:
 
 @dataclass(frozen=True)
 class Benchmark:
+    """A continual-learning protocol, fully resolved: datasets, the global class list, the tasks in order and the evaluation splits (matrix columns)."""
+
     name: str
     protocol: Protocol
     datasets: Mapping[str, Dataset]
@@ -77,6 +79,7 @@ class Benchmark:
 
     @property
     def num_tasks(self) -> int:
+        """Number of tasks T."""
         return len(self.tasks)
 
     def seen_class_ids(self, tasks_done: int) -> tuple[int, ...]:
@@ -90,6 +93,7 @@ class Benchmark:
         return local + offset
 
     def all_class_ids(self) -> tuple[int, ...]:
+        """Every class of the benchmark, in task order."""
         return self.seen_class_ids(self.num_tasks)
 
     def eval_label_space(

@@ -39,6 +39,7 @@ class BenchmarkSpec(BaseModel):
     seed: int = 0
 
     def build(self, data_root: Path) -> Benchmark:
+        """Build the benchmark, reading its datasets under ``data_root``."""
         built = []
         for i, spec in enumerate(self.datasets):
             ds = build_dataset(
@@ -77,6 +78,7 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
 
 
 def parse_benchmark_spec(data: dict[str, Any], source: str) -> BenchmarkSpec:
+    """Validate a spec mapping; errors name the field and the source."""
     try:
         return BenchmarkSpec.model_validate(data)
     except ValidationError as exc:

@@ -35,6 +35,7 @@ class Split:
         return len(self.labels)
 
     def image(self, index: int) -> Image.Image:
+        """The ``index``-th image as RGB."""
         return self.images.image(index)
 
     def fingerprint(self) -> str:
@@ -74,9 +75,11 @@ class Dataset:
 
     @property
     def num_classes(self) -> int:
+        """Number of classes."""
         return len(self.class_names)
 
     def split(self, name: str) -> Split:
+        """The split ``name``; a missing one raises DataError listing those present."""
         try:
             return self.splits[name]
         except KeyError:
@@ -85,6 +88,7 @@ class Dataset:
             ) from None
 
     def with_templates(self, templates: Sequence[str]) -> Dataset:
+        """The same dataset with other prompt templates."""
         return Dataset(self.name, self.class_names, self.splits, tuple(templates), self.metadata)
 
     def fingerprint(self) -> str:

@@ -34,9 +34,11 @@ class ImageSource(Protocol):
 
     def __len__(self) -> int: ...
 
-    def image(self, index: int) -> Image.Image: ...
+    def image(self, index: int) -> Image.Image:
+        """The ``index``-th image as RGB."""
 
-    def fingerprint(self) -> str: ...
+    def fingerprint(self) -> str:
+        """A content key of the images and their order."""
 
 
 class FileImages:
@@ -52,9 +54,11 @@ class FileImages:
         return len(self.paths)
 
     def image(self, index: int) -> Image.Image:
+        """The ``index``-th image as RGB."""
         return load_image(self.paths[index])
 
     def fingerprint(self) -> str:
+        """A content key of the images and their order."""
         if self._fingerprint is None:
             digest = hashlib.sha256(b"files/1")
             for path in self.paths:
@@ -83,9 +87,11 @@ class ArrayImages:
         return len(self.pixels)
 
     def image(self, index: int) -> Image.Image:
+        """The ``index``-th image as RGB."""
         return Image.fromarray(self.pixels[index])
 
     def fingerprint(self) -> str:
+        """A content key of the images and their order."""
         if self._fingerprint is None:
             digest = hashlib.sha256(b"array/1")
             digest.update(str(self.pixels.shape).encode())

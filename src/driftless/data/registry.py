@@ -18,6 +18,7 @@ def _on_disk(reader: Callable[..., Dataset], default_subdir: str) -> Callable[..
     """Wrap a reader so its ``root`` is resolved against the run's data root."""
 
     def factory(data_root: Path, root: str | None = None, **params: Any) -> Dataset:
+        """Build the dataset (see the wrapped reader's docstring)."""
         path = Path(root).expanduser() if root else Path(default_subdir)
         if not path.is_absolute():
             path = data_root / path
@@ -41,6 +42,7 @@ def _merged_signature(reader: Callable[..., Dataset]) -> inspect.Signature:
 
 def _generated(generator: Callable[..., Dataset]) -> Callable[..., Dataset]:
     def factory(data_root: Path, **params: Any) -> Dataset:
+        """Build the dataset (see the wrapped reader's docstring)."""
         return generator(**params)
 
     sig = inspect.signature(generator)

@@ -104,9 +104,8 @@ class Method(Protocol):
     def learn(self, data: TaskData, ctx: Context) -> None:
         """Absorb one task."""
 
-    def logits(
-        self, batch: torch.Tensor, label_space: LabelSpace, ctx: Context
-    ) -> torch.Tensor: ...
+    def logits(self, batch: torch.Tensor, label_space: LabelSpace, ctx: Context) -> torch.Tensor:
+        """Scores (B, C) of a batch over ``label_space``, seen classes or not."""
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume (tensors and plain values)."""

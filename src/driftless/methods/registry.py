@@ -3,6 +3,8 @@ do the same (``driftless run --import my_module``)."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,9 +32,17 @@ def register_method(cls: type) -> type:
     return cls
 
 
+_NOT_METHOD_MODULES = {"base", "registry"}
+
+
 def _load_builtin_methods() -> None:
-    # importing the modules registers them; done lazily so that importing driftless stays cheap
-    from driftless.methods import ncm, zero_shot  # noqa: F401
+    # every module of driftless.methods (but base, registry and the parts package) is one method;
+    # importing it registers it. Done lazily so that importing driftless stays cheap.
+    import driftless.methods as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.ispkg and info.name not in _NOT_METHOD_MODULES:
+            importlib.import_module(f"driftless.methods.{info.name}")
 
 
 def available_methods() -> dict[str, type]:
