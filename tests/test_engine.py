@@ -19,7 +19,7 @@ from driftless.engine import run
 from driftless.errors import ResumeError
 from driftless.report import build_results, write_report
 
-PLUGIN = Path(__file__).parent / "plugins" / "test_methods.py"
+PLUGIN = Path(__file__).parent / "plugins" / "methods_for_tests.py"
 
 
 def _config(tmp_path, cache_dir, **overrides):
@@ -106,11 +106,10 @@ def test_multi_domain_run_has_mtil_metrics(tmp_path, cache_dir):
 
 
 def test_image_path_equals_feature_path(tmp_path, cache_dir):
-    import importlib.util
+    from driftless.cli import import_plugin
 
-    spec = importlib.util.spec_from_file_location("driftless_test_methods", PLUGIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    if "methods_for_tests" not in sys.modules:  # registers pausing-ncm and image-ncm once
+        import_plugin(str(PLUGIN))
     outcome = run(
         _config(tmp_path, cache_dir, methods=["ncm", "image-ncm"], batch_size=64), progress=False
     )

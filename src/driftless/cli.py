@@ -21,7 +21,7 @@ RUN_EXAMPLES = """examples:
 """
 
 
-def _import_plugin(spec: str) -> None:
+def import_plugin(spec: str) -> None:
     """Import a module (dotted name or .py file) that registers methods or datasets."""
     path = Path(spec)
     if path.suffix == ".py":
@@ -70,7 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from driftless.report import build_results, comparison_table, write_report
 
     for plugin in args.imports or []:
-        _import_plugin(plugin)
+        import_plugin(plugin)
     config = build_run_config(_run_config_data(args))
     if config.benchmark == DEFAULT_BENCHMARK and config.backbone == DEFAULT_BACKBONE:
         print(
