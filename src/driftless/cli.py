@@ -127,6 +127,30 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrain_tiny(args: argparse.Namespace) -> int:
+    """``driftless pretrain-tiny``: pretrain the tiny CLIP on the generated world."""
+    from dataclasses import replace
+
+    from driftless.backbones.registry import TINY_CLIP_DIR
+    from driftless.pretrain.tiny_clip import TinyClipRecipe, pretrain_tiny_clip
+
+    recipe = TinyClipRecipe()
+    changes = {
+        k: getattr(args, k)
+        for k in ("seed", "steps", "corpus_size", "batch_size")
+        if getattr(args, k) is not None
+    }
+    recipe = replace(recipe, **changes)
+    out = args.out or TINY_CLIP_DIR
+    log = pretrain_tiny_clip(recipe, out, progress=not args.no_progress)
+    probes = ", ".join(f"{k} {v:.1f}%" for k, v in log["final_probes"].items())
+    print(
+        f"wrote {out} in {log['total_seconds'] / 60:.1f} min ({log['pairs_per_second']:.0f} pairs/s)"
+    )
+    print(f"zero-shot probes: {probes}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``driftless`` command."""
     parser = argparse.ArgumentParser(prog="driftless", description=__doc__)
@@ -187,6 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list benchmarks, methods or backbones")
     lst.add_argument("what", choices=["benchmarks", "methods", "backbones"])
     lst.set_defaults(func=cmd_list)
+
+    pre = sub.add_parser(
+        "pretrain-tiny", help="pretrain the bundled tiny CLIP on the generated world"
+    )
+    pre.add_argument(
+        "--out", type=Path, help="model directory (default: the package's bundled tiny-clip)"
+    )
+    pre.add_argument("--seed", type=int)
+    pre.add_argument("--steps", type=int)
+    pre.add_argument("--corpus-size", type=int)
+    pre.add_argument("--batch-size", type=int)
+    pre.add_argument("--no-progress", action="store_true")
+    pre.set_defaults(func=cmd_pretrain_tiny)
 
     met = sub.add_parser("metrics", help="recompute metrics from a results.json")
     met.add_argument("results", type=Path, help="results.json or its run directory")

@@ -3,11 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from driftless.backbones.clip import CLIPBackbone, load_clip_pretrained, tiny_random_clip
+from driftless.errors import MissingModelError
+
+#: where the bundled tiny CLIP lives inside the package
+TINY_CLIP_DIR = Path(__file__).parent / "assets" / "tiny-clip"
+
+
+def load_tiny_clip() -> CLIPBackbone:
+    """The bundled tiny CLIP pretrained on the generated world (``driftless pretrain-tiny``)."""
+    if not (TINY_CLIP_DIR / "model.safetensors").is_file():
+        raise MissingModelError(
+            f"the bundled tiny CLIP is missing from this installation: expected {TINY_CLIP_DIR}/"
+            f"model.safetensors. Rebuild it with `driftless pretrain-tiny --out {TINY_CLIP_DIR}` "
+            "(about 20 minutes on 2 CPU cores)."
+        )
+    backbone = load_clip_pretrained(str(TINY_CLIP_DIR))
+    backbone.name = "tiny-clip"
+    return backbone
+
 
 #: name → (description, factory). Anything else is a local directory or a Hugging Face id.
 BUILTIN_BACKBONES: dict[str, tuple[str, Callable[[], CLIPBackbone]]] = {
+    "tiny-clip": (
+        "the bundled 1.3 M-parameter CLIP (ViT 4 layers, width 128, patch 8, 32 px; text 2 layers) "
+        "pretrained on the generated world; see docs/embedded.md",
+        load_tiny_clip,
+    ),
     "tiny-random": (
         "randomly initialised 2-layer CLIP (width 64, patch 8, 32 px) with a character tokenizer; "
         "for tests and smoke runs",

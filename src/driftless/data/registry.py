@@ -11,6 +11,14 @@ from driftless.data.cifar import cifar100
 from driftless.data.dataset import Dataset
 from driftless.data.folder import image_folder
 from driftless.data.toy import toy_shapes
+from driftless.data.world.datasets import (
+    sklearn_digits,
+    world_compositions,
+    world_counts,
+    world_glyphs,
+    world_shapes,
+    world_textures,
+)
 from driftless.errors import ConfigError
 
 
@@ -57,6 +65,12 @@ def _generated(generator: Callable[..., Dataset]) -> Callable[..., Dataset]:
 #: name → factory(data_root, **params). Readers take ``root`` relative to the data root.
 DATASET_FACTORIES: dict[str, Callable[..., Dataset]] = {
     "toy-shapes": _generated(toy_shapes),
+    "world-compositions": _generated(world_compositions),
+    "world-shapes": _generated(world_shapes),
+    "world-glyphs": _generated(world_glyphs),
+    "world-textures": _generated(world_textures),
+    "world-counts": _generated(world_counts),
+    "sklearn-digits": _generated(sklearn_digits),
     "cifar100": _on_disk(cifar100, "."),
     "image-folder": _on_disk(image_folder, "."),
 }

@@ -16,11 +16,11 @@ from driftless.data.images import ArrayImages
 from driftless.data.world.concepts import (
     COLOURS,
     COUNT_WORDS,
+    DIGITS,
     HELD_OUT_FONTS,
+    LETTERS,
     SHAPES,
     TEXTURES,
-    DIGITS,
-    LETTERS,
 )
 from driftless.data.world.scenes import GlyphScene, ObjectScene, Scene, TextureScene, render
 from driftless.errors import ConfigError
@@ -144,7 +144,7 @@ def world_counts(train_per_class: int = 60, test_per_class: int = 30, nuisance: 
         return ObjectScene(str(rng.choice(SHAPES)), str(rng.choice(colours)), label + 1, "small", "center",
                            float(rng.uniform(*nuisance)))  # fmt: skip
 
-    names = [f"{COUNT_WORDS[n]} objects" for n in range(1, 5)]
+    names = [f"{COUNT_WORDS[n]} object" + ("s" if n > 1 else "") for n in range(1, 5)]
     return _generate("world-counts", names, ("a picture of {}.", "{}."), scene,
                      train_per_class, test_per_class, seed, image_size)  # fmt: skip
 

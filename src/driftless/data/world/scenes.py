@@ -11,8 +11,8 @@ from driftless.data.world import draw
 from driftless.data.world.concepts import (
     COLOURS,
     COUNT_WORDS,
-    PRETRAIN_FONTS,
     HELD_OUT_FONTS,
+    PRETRAIN_FONTS,
     plural,
 )
 

@@ -1,0 +1,66 @@
+"""Scoring a label space that holds classes a head was never trained on.
+
+Closed-form heads (LDA, ridge, Mahalanobis) only have scores for classes they have absorbed. For the
+others — future classes in CI-Transfer cells, datasets not yet learned in MTIL, every class before the
+first task — the heads fall back on zero-shot CLIP: ``logit_scale · cos(f(x), t_c)`` with the class's
+text embedding t_c, as ``ncm`` does (``unseen = "text"``), or refuse (``unseen = "error"``).
+
+A head's scores and zero-shot cosines are on unrelated scales (a ridge output near 1, a negative
+Mahalanobis distance, 100·cos near 25), so the argmax over a label space that mixes both kinds says
+nothing about the image. ``mixing`` decides what such a label space does:
+
+- ``trained-first`` (default): the zero-shot scores of untrained classes are shifted, per sample,
+  below the lowest trained score, keeping their order among themselves. A mixed label space then
+  always predicts a trained class; a label space of untrained classes only is exactly zero-shot.
+- ``raw``: the two kinds of score are put side by side as they are (what ``ncm`` does; useful
+  only to look at the scale mismatch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Container, Sequence
+from typing import Literal
+
+import torch
+
+from driftless.errors import ConfigError
+from driftless.methods.base import Context, LabelSpace
+from driftless.methods.parts.text_classifier import cosine_logits
+
+Unseen = Literal["text", "error"]
+Mixing = Literal["trained-first", "raw"]
+
+
+def score_label_space(
+    method: str,
+    batch: torch.Tensor,
+    label_space: LabelSpace,
+    ctx: Context,
+    trained: Container[int],
+    score_trained: Callable[[Sequence[int]], torch.Tensor],
+    unseen: Unseen = "text",
+    mixing: Mixing = "trained-first",
+) -> torch.Tensor:
+    """(B, len(label_space)) float32 scores: ``score_trained(class_ids)`` (B, n) for the classes in
+    ``trained``, zero-shot logits for the others, combined as ``mixing`` says. ``method`` names the
+    method in the error that ``unseen = "error"`` raises."""
+    positions = range(len(label_space))
+    known = [i for i in positions if label_space.class_ids[i] in trained]
+    unknown = [i for i in positions if label_space.class_ids[i] not in trained]
+    if unknown and unseen == "error":
+        names = [label_space.names[i] for i in unknown[:5]]
+        raise ConfigError(f"{method}.unseen=error: the head was never trained on classes {names}")
+    scores = torch.empty(len(batch), len(label_space), dtype=torch.float32, device=batch.device)
+    known_scores = None
+    if known:
+        known_scores = score_trained([label_space.class_ids[i] for i in known])
+        known_scores = known_scores.to(device=batch.device, dtype=torch.float32)
+        scores[:, known] = known_scores
+    if unknown:
+        texts = ctx.text_embeddings(label_space)[unknown].to(batch.device)
+        zero_shot = cosine_logits(batch, texts, ctx.backbone.logit_scale)
+        if known_scores is not None and mixing == "trained-first":
+            gap = zero_shot.max(dim=1).values - known_scores.min(dim=1).values + 1.0
+            zero_shot = zero_shot - gap[:, None]
+        scores[:, unknown] = zero_shot
+    return scores
