@@ -62,13 +62,13 @@ class Finetune:
         return self.encoder_
 
     def learn(self, data: TaskData, ctx: Context) -> None:
-        """Fine-tune the encoder on the task's images with :meth:`loss`."""
+        """Fine-tune the encoder on the task's images with :meth:`task_loss`."""
         assert data.images is not None
         encoder = self.encoder(ctx)
-        loss = self.loss(data, ctx)
+        loss = self.task_loss(data, ctx)
         train_loop(encoder, data.images, loss, self.config, ctx, f"{self.name} {data.task.name}")
 
-    def loss(self, data: TaskData, ctx: Context) -> LossFn:
+    def task_loss(self, data: TaskData, ctx: Context) -> LossFn:
         """The task's loss: cross-entropy of the cosine logits over ``loss_classes``."""
         classes = data.seen_label_space if self.config.loss_classes == "seen" else data.label_space
         classifier = ctx.text_embeddings(classes)

@@ -13,7 +13,7 @@ from the current weights, so it needs no state of its own.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -28,6 +28,9 @@ from driftless.methods.registry import register_method
 class LwFConfig(FinetuneConfig):
     """Hyper-parameters of :class:`LwF` (and every field of :class:`FinetuneConfig`)."""
 
+    loss_classes: Literal["seen", "task"] = "task"
+    """Cross-entropy over the current task's classes ("task", as in Li & Hoiem: the new task's
+    head learns from its own classes, old classes are only distilled) or every class seen."""
     distill_weight: float = Field(default=1.0, ge=0)
     """λ, the weight of the distillation term (Li & Hoiem: 1)."""
     temperature: float = Field(default=2.0, gt=0)
@@ -41,9 +44,9 @@ class LwF(Finetune):
     name: ClassVar[str] = "lwf"
     Config: ClassVar[type[MethodConfig]] = LwFConfig
 
-    def loss(self, data: TaskData, ctx: Context) -> LossFn:
+    def task_loss(self, data: TaskData, ctx: Context) -> LossFn:
         """Cross-entropy, plus distillation toward the task's starting model on old classes."""
-        cross_entropy = super().loss(data, ctx)
+        cross_entropy = super().task_loss(data, ctx)
         old = subspace(
             data.seen_label_space, set(data.seen_label_space.class_ids) - set(data.task.class_ids)
         )

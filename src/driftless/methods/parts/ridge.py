@@ -7,7 +7,8 @@ G = Σ h hᵀ and C = Σ h yᵀ. The tools:
   the work of a general product), so the rows h never need to exist all at once;
 - :class:`RidgePath` solves for many λ through one eigendecomposition G = V diag(e) Vᵀ:
   (G + λI)⁻¹ C = V diag(1 / (e + λ)) Vᵀ C;
-- :func:`solve_ridge` solves for one λ by Cholesky;
+- :func:`solve_ridge` solves for one λ by Cholesky, :func:`solve_positive_definite` any
+  symmetric positive (semi-)definite system;
 - :class:`RecursiveRidge` keeps R = (Σ XᵀX + γI)⁻¹ and W = R Σ XᵀY up to date batch by batch
   (Woodbury), equal to the joint solution on all rows seen.
 """
@@ -93,12 +94,16 @@ class RidgePath:
     """Ridge solutions (G + λI)⁻¹ C for any number of λ from one eigendecomposition of G.
 
     Eigenvalues below zero (G is positive semi-definite; rounding can make tiny ones negative) are
-    set to zero. ``overwrite`` lets LAPACK destroy ``gram`` to save one M×M copy.
+    set to zero. ``gram`` is left as it is: LAPACK works on one Fortran-ordered copy, which becomes
+    the eigenvectors (memory: G, that copy, and LAPACK's divide-and-conquer workspace of ~2 M²).
     """
 
-    def __init__(self, gram: np.ndarray, targets: np.ndarray, overwrite: bool = False) -> None:
+    def __init__(self, gram: np.ndarray, targets: np.ndarray) -> None:
         eigenvalues, eigenvectors = scipy.linalg.eigh(
-            gram, overwrite_a=overwrite, check_finite=False, driver="evd"
+            np.array(gram, dtype=np.float64, order="F"),
+            overwrite_a=True,
+            check_finite=False,
+            driver="evd",
         )
         self.eigenvalues = np.clip(eigenvalues, 0.0, None)
         self.eigenvectors = eigenvectors
@@ -126,6 +131,18 @@ def solve_ridge(gram: np.ndarray, targets: np.ndarray, ridge_lambda: float) -> n
         return torch.cholesky_solve(torch.from_numpy(targets), factor).numpy()
     del system, factor
     return RidgePath(gram, targets).weights(ridge_lambda)
+
+
+def solve_positive_definite(matrix: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """A⁻¹ B for a symmetric positive definite A, by Cholesky. If A is only semi-definite
+    (numerically singular), the minimum-norm solution through its eigendecomposition instead."""
+    factor, info = torch.linalg.cholesky_ex(matrix)
+    if int(info) == 0:
+        return torch.cholesky_solve(rhs, factor)
+    eigenvalues, eigenvectors = torch.linalg.eigh(matrix)
+    cutoff = eigenvalues.abs().max() * len(matrix) * torch.finfo(matrix.dtype).eps
+    inverse = torch.where(eigenvalues > cutoff, 1.0 / eigenvalues, torch.zeros_like(eigenvalues))
+    return eigenvectors @ (inverse[:, None] * (eigenvectors.T @ rhs))
 
 
 class RecursiveRidge:
@@ -167,8 +184,11 @@ class RecursiveRidge:
         """γ, R and W."""
         return {"gamma": self.gamma, "inverse_gram": self.inverse_gram, "weights": self.weights}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore from :meth:`state_dict`."""
-        self.gamma = float(state["gamma"])
-        self.inverse_gram = state["inverse_gram"].clone()
-        self.weights = state["weights"].clone()
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> RecursiveRidge:
+        """Rebuild from :meth:`state_dict` (without allocating a fresh R first)."""
+        ridge = cls.__new__(cls)
+        ridge.gamma = float(state["gamma"])
+        ridge.inverse_gram = state["inverse_gram"].clone()
+        ridge.weights = state["weights"].clone()
+        return ridge

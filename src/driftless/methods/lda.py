@@ -1,0 +1,112 @@
+"""Linear discriminant analysis head on frozen features (the head of FSA: Panos, Kobe, Reino, Aljundi,
+Turner, "First Session Adaptation: A Strong Replay-Free Baseline for Class-Incremental Learning",
+ICCV 2023).
+
+Algorithm: keep float64 running sums of f, of f fᵀ and per-class counts over every training feature
+seen so far. After each task, Σ = covariance of all training features seen so far + s·I (shrinkage
+s = 1 in the paper), μ_c = class means, and
+
+    w_c = Σ⁻¹ μ_c,   b_c = −½ μ_cᵀ Σ⁻¹ μ_c,   score_c(x) = w_cᵀ f(x) + b_c,
+
+solved with a Cholesky factorization of Σ (no explicit inverse; a minimum-norm eigen-solve if
+Σ is singular, possible only with shrinkage 0). The update is exact: the head after
+task t equals the head fitted on all of tasks 1..t at once, whatever the order or batching.
+
+Our choices: FSA adapts the backbone on the first session; driftless's backbone is frozen, so this is
+the LDA head alone on the frozen CLIP embedding. Σ is the covariance of all features around their
+global mean, unbiased (N − 1), as FSA computes it; ``covariance = "pooled"`` uses the classical
+pooled within-class covariance instead. Classes never trained on are scored by zero-shot CLIP
+(see :mod:`driftless.methods.parts.untrained_classes`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import Field
+
+from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
+from driftless.methods.parts.gaussian_stats import GaussianClassStats
+from driftless.methods.parts.ridge import solve_positive_definite
+from driftless.methods.parts.untrained_classes import Mixing, Unseen, score_label_space
+from driftless.methods.registry import register_method
+
+
+class LDAConfig(MethodConfig):
+    """Hyper-parameters of :class:`LDA`."""
+
+    shrinkage: float = Field(default=1.0, ge=0.0)
+    """s in Σ + s·I; FSA adds the identity (s = 1). Scale-dependent: features are unnormalized."""
+
+    covariance: Literal["total", "pooled"] = "total"
+    """Σ from all features around the global mean (FSA), or the pooled within-class covariance."""
+
+    unseen: Unseen = "text"
+    """How to score classes never trained on: zero-shot text embeddings, or raise."""
+
+    mixing: Mixing = "trained-first"
+    """In label spaces mixing trained and untrained classes: rank untrained ones below, or raw."""
+
+
+@register_method
+class LDA:
+    """LDA head (FSA): shared covariance with shrinkage, exact incremental updates from sums."""
+
+    name: ClassVar[str] = "lda"
+    inputs: ClassVar[str] = "features"
+    Config: ClassVar[type[MethodConfig]] = LDAConfig
+
+    def __init__(self, config: LDAConfig | None = None):
+        self.config = config or LDAConfig()
+        self.stats_ = GaussianClassStats(per_class_scatter=False)
+        self._head: tuple[list[int], torch.Tensor, torch.Tensor] | None = None
+
+    def learn(self, data: TaskData, ctx: Context) -> None:
+        """Add the task's features to the running sums."""
+        assert data.features is not None
+        self.stats_.update(data.features, data.labels)
+        self._head = None
+
+    def covariance(self) -> torch.Tensor:
+        """Σ + s·I (D×D, float64) from every feature seen so far."""
+        if self.config.covariance == "total":
+            sigma = self.stats_.total_covariance(ddof=1)
+        else:
+            sigma = self.stats_.pooled_covariance()
+        sigma = sigma.clone()
+        sigma.diagonal().add_(self.config.shrinkage)
+        return sigma
+
+    def head(self) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+        """(class ids, W (D×C), b (C,)) for every class seen: w_c = Σ⁻¹μ_c, b_c = −½ μ_cᵀΣ⁻¹μ_c."""
+        if self._head is None:
+            ids = self.stats_.class_ids
+            means = self.stats_.means(ids)  # (C, D)
+            weights = solve_positive_definite(self.covariance(), means.T)  # Σ⁻¹ μ_c as columns
+            bias = -0.5 * (weights * means.T).sum(dim=0)
+            self._head = (ids, weights, bias)
+        return self._head
+
+    def logits(self, batch: torch.Tensor, label_space: LabelSpace, ctx: Context) -> torch.Tensor:
+        """w_cᵀ f(x) + b_c for trained classes; zero-shot logits for the others."""
+
+        def score(class_ids: list[int]) -> torch.Tensor:
+            ids, weights, bias = self.head()
+            column = {c: i for i, c in enumerate(ids)}
+            cols = [column[c] for c in class_ids]
+            return batch.detach().cpu().to(torch.float64) @ weights[:, cols] + bias[cols]
+
+        return score_label_space(
+            self.name, batch, label_space, ctx, self.stats_, score,
+            self.config.unseen, self.config.mixing,
+        )  # fmt: skip
+
+    def state_dict(self) -> dict[str, Any]:
+        """The running sums (the head is recomputed from them)."""
+        return {"stats": self.stats_.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the running sums."""
+        self.stats_.load_state_dict(state["stats"])
+        self._head = None

@@ -1,0 +1,155 @@
+"""Sequential linear probe: a linear head on frozen, normalized features, trained task after task on
+the current task's data only (the linear-probe protocol of CLIP: Radford et al., "Learning
+Transferable Visual Models From Natural Language Supervision", ICML 2021, applied sequentially).
+
+Algorithm: logits_c(x) = s · v_cᵀ f̂(x) + b_c with f̂ = f / ‖f‖ and s the backbone's logit scale.
+When a task arrives, the head gains a row per new class; then ``epochs`` passes of mini-batch
+``optimizer`` minimize the cross-entropy over every class seen so far, on the current task's samples
+only. Nothing protects old classes: their rows only ever receive negative evidence, so the head
+forgets. It is the forgetting reference among feature methods, as ``finetune`` is among image ones.
+
+Our choices: new rows start from the class's text embedding (v_c = t_c, b_c = 0), so an untrained head
+is exactly zero-shot CLIP and classes without a row are scored the same way, on the same scale
+(``init = "zeros"`` starts from zero instead). The scale s is fixed, so the learning rate acts on
+unit-norm directions whatever the backbone. A fresh optimizer per task; mini-batches drawn from the
+run's seeded generator, so runs are deterministic.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
+from driftless.methods.parts.untrained_classes import Unseen, score_label_space
+from driftless.methods.registry import register_method
+
+
+class LinearProbeConfig(MethodConfig):
+    """Hyper-parameters of :class:`LinearProbe`."""
+
+    epochs: int = Field(default=10, gt=0)
+    """Passes over each task's data."""
+
+    lr: float = Field(default=1e-3, gt=0.0)
+    """Learning rate."""
+
+    batch_size: int = Field(default=32, gt=0)
+    """Samples per optimizer step."""
+
+    optimizer: Literal["adam", "sgd"] = "adam"
+    """Adam, or SGD with ``momentum``."""
+
+    momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
+    """SGD momentum (ignored by Adam)."""
+
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    """L2 penalty on the head."""
+
+    init: Literal["text", "zeros"] = "text"
+    """New rows: the class's text embedding (the head starts as zero-shot CLIP), or zeros."""
+
+    unseen: Unseen = "text"
+    """How to score classes without a row: zero-shot text embeddings, or raise."""
+
+
+@register_method
+class LinearProbe:
+    """Linear head on normalized frozen features, trained on each task in turn with cross-entropy."""
+
+    name: ClassVar[str] = "linear-probe"
+    inputs: ClassVar[str] = "features"
+    Config: ClassVar[type[MethodConfig]] = LinearProbeConfig
+
+    def __init__(self, config: LinearProbeConfig | None = None):
+        self.config = config or LinearProbeConfig()
+        self.class_ids_: list[int] = []
+        self.directions_: torch.Tensor | None = None  # (K, D) v_c
+        self.bias_: torch.Tensor | None = None  # (K,) b_c
+
+    def _add_rows(self, seen: LabelSpace, ctx: Context, dim: int) -> None:
+        known = set(self.class_ids_)
+        new = [i for i, c in enumerate(seen.class_ids) if c not in known]
+        if not new:
+            return
+        if self.config.init == "text":
+            rows = ctx.text_embeddings(seen)[new].detach().float().cpu().clone()
+        else:
+            rows = torch.zeros(len(new), dim)
+        old_rows = self.directions_ if self.directions_ is not None else torch.empty(0, dim)
+        old_bias = self.bias_ if self.bias_ is not None else torch.empty(0)
+        self.directions_ = torch.cat([old_rows, rows])
+        self.bias_ = torch.cat([old_bias, torch.zeros(len(new))])
+        self.class_ids_ += [seen.class_ids[i] for i in new]
+
+    def learn(self, data: TaskData, ctx: Context) -> None:
+        """Grow the head to every class seen, then train it on this task's samples."""
+        assert data.features is not None
+        features = F.normalize(data.features.float(), dim=-1).to(ctx.device)
+        self._add_rows(data.seen_label_space, ctx, features.shape[1])
+        assert self.directions_ is not None and self.bias_ is not None
+        column = {c: i for i, c in enumerate(self.class_ids_)}
+        targets = torch.tensor([column[int(c)] for c in data.labels.tolist()], device=ctx.device)
+        directions = torch.nn.Parameter(self.directions_.to(ctx.device))
+        bias = torch.nn.Parameter(self.bias_.to(ctx.device))
+        parameters = [directions, bias]
+        if self.config.optimizer == "adam":
+            optimizer: torch.optim.Optimizer = torch.optim.Adam(
+                parameters, lr=self.config.lr, weight_decay=self.config.weight_decay
+            )
+        else:
+            optimizer = torch.optim.SGD(
+                parameters,
+                lr=self.config.lr,
+                momentum=self.config.momentum,
+                weight_decay=self.config.weight_decay,
+            )
+        scale = ctx.backbone.logit_scale
+        with torch.enable_grad():
+            for _ in range(self.config.epochs):
+                order = torch.randperm(len(features), generator=ctx.generator).to(ctx.device)
+                for start in range(0, len(order), self.config.batch_size):
+                    batch = order[start : start + self.config.batch_size]
+                    logits = scale * features[batch] @ directions.T + bias
+                    loss = F.cross_entropy(logits, targets[batch])
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+        self.directions_ = directions.detach().cpu()
+        self.bias_ = bias.detach().cpu()
+
+    def logits(self, batch: torch.Tensor, label_space: LabelSpace, ctx: Context) -> torch.Tensor:
+        """s · v_cᵀ f̂(x) + b_c for classes with a row; zero-shot logits (s · cos) for the others."""
+
+        def score(class_ids: list[int]) -> torch.Tensor:
+            assert self.directions_ is not None and self.bias_ is not None
+            column = {c: i for i, c in enumerate(self.class_ids_)}
+            rows = [column[c] for c in class_ids]
+            directions = self.directions_[rows].to(batch.device)
+            features = F.normalize(batch.float(), dim=-1)
+            return ctx.backbone.logit_scale * features @ directions.T + self.bias_[rows].to(
+                batch.device
+            )
+
+        # untrained rows and zero-shot share one scale here, so they are compared as they are
+        return score_label_space(
+            self.name, batch, label_space, ctx, set(self.class_ids_), score,
+            self.config.unseen, "raw",
+        )  # fmt: skip
+
+    def state_dict(self) -> dict[str, Any]:
+        """The head's rows, biases and class ids."""
+        return {
+            "class_ids": torch.tensor(self.class_ids_, dtype=torch.long),
+            "directions": self.directions_,
+            "bias": self.bias_,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the head."""
+        self.class_ids_ = state["class_ids"].tolist()
+        self.directions_ = None if state["directions"] is None else state["directions"].clone()
+        self.bias_ = None if state["bias"] is None else state["bias"].clone()
