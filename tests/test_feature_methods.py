@@ -52,7 +52,7 @@ def _context(seed: int = 0) -> Context:
         fabric=SimpleNamespace(device=torch.device("cpu")),
         generator=torch.Generator().manual_seed(seed),
         text_embeddings=lambda space: texts[list(space.class_ids)],
-    )  # fmt: skip
+    )
 
 
 def _dataset(seed: int = 0, per_class: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
@@ -251,6 +251,16 @@ def test_ridge_path_equals_direct_solves():
         assert _relative(path.weights(lam), direct) < 1e-9
     stacked = path.weights_stacked([1.0, 1e2])
     assert _relative(stacked[:, 3:], path.weights(1e2)) < 1e-12
+
+
+def test_gram_symmetrization_works_block_by_block():
+    from driftless.methods.parts.ridge import _copy_upper_to_lower
+
+    full = np.random.default_rng(2).normal(size=(30, 30))
+    full = full + full.T
+    upper = np.triu(full)
+    _copy_upper_to_lower(upper, block=7)  # blocks that do not divide 30
+    np.testing.assert_array_equal(upper, full)
 
 
 # --- invariance to task split and batch order (property) ----------------------------------------
