@@ -1,6 +1,6 @@
 """Draw the sample grids of docs/embedded.md from the embedded benchmarks' datasets.
 
-    .venv/bin/python scripts/world_samples.py [--out docs/images]
+.venv/bin/python scripts/world_samples.py [--out docs/images]
 """
 
 from __future__ import annotations
@@ -12,7 +12,14 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from driftless.data import Dataset
-from driftless.data.world import sklearn_digits, world_compositions, world_counts, world_glyphs, world_shapes, world_textures
+from driftless.data.world import (
+    sklearn_digits,
+    world_compositions,
+    world_counts,
+    world_glyphs,
+    world_shapes,
+    world_textures,
+)
 from driftless.data.world.corpus import pretraining_corpus
 
 
@@ -46,7 +53,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     corpus = pretraining_corpus(24, seed=0, processes=1, progress=False)
     grid(list(corpus.pixels), corpus.captions, 6, scale=4).save(args.out / "world-pretraining.png")
-    dataset_grid(world_compositions(train_per_class=1, test_per_class=1), 1, 64, 8).save(args.out / "world-cil.png")
+    dataset_grid(world_compositions(train_per_class=1, test_per_class=1), 1, 64, 8).save(
+        args.out / "world-cil.png"
+    )
     for maker, name in [(world_textures, "textures"), (world_shapes, "shapes"), (sklearn_digits, "digits"),
                         (world_counts, "counts"), (world_glyphs, "glyphs")]:  # fmt: skip
         dataset_grid(maker(), 1, 16, 8).save(args.out / f"world-mtil-{name}.png")

@@ -1,4 +1,4 @@
-"""The ``driftless`` command: ``run``, ``list``, ``metrics``."""
+"""The ``driftless`` command: ``run``, ``list``, ``metrics``, ``data check``."""
 
 from __future__ import annotations
 
@@ -65,18 +65,19 @@ def _run_config_data(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``driftless run``: build the config, run every method, write and print the report."""
-    from driftless.config import DEFAULT_BACKBONE, DEFAULT_BENCHMARK, build_run_config
+    from driftless.config import build_run_config
     from driftless.engine import run
     from driftless.report import build_results, comparison_table, write_report
 
     for plugin in args.imports or []:
         import_plugin(plugin)
     config = build_run_config(_run_config_data(args))
-    if config.benchmark == DEFAULT_BENCHMARK and config.backbone == DEFAULT_BACKBONE:
+    if args.dry_run:
+        return _dry_run(config)
+    if config.backbone == "tiny-random":
         print(
-            "note: running the built-in toy benchmark (generated coloured shapes) with a randomly "
-            "initialised tiny CLIP. It shows the pipeline end to end; its numbers say nothing about "
-            "the methods. Pass --backbone and --benchmark for a real comparison.",
+            "note: tiny-random is a randomly initialised model: its numbers show that the pipeline "
+            "runs, not how the methods compare.",
             file=sys.stderr,
         )
     outcome = run(config, resume=args.resume, progress=not args.no_progress)
@@ -88,9 +89,104 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"\n{results['benchmark']['name']} · backbone {results['backbone']['name']} · seed {config.seed}"
     )
     print(comparison_table(metrics, seconds))
+    if config.reference is not None:
+        print(_published_table(config, metrics))
     print(f"\nfeatures: {outcome.images_encoded} images encoded ({outcome.feature_seconds:.1f} s)")
     print(f"results: {written[0]}\nreport:  {', '.join(str(p.name) for p in written[1:])}")
     return 0
+
+
+def _published_table(config: Any, metrics: dict[str, dict[str, float | None]]) -> str:
+    """Ours beside the published numbers of ``config.reference``, on the reference's metrics."""
+    from driftless.report import comparison_table
+
+    reference = config.reference
+    method = reference.method or (next(iter(metrics)) if len(metrics) == 1 else None)
+    rows: dict[str, dict[str, float | None]] = {}
+    if method in metrics:
+        rows[f"{method} (ours)"] = {k: metrics[method].get(k) for k in reference.metrics}
+    rows["published"] = dict(reference.metrics)
+    return f"\npublished: {reference.source}\n{comparison_table(rows)}"
+
+
+def _locate_backbone(spec: str, allow_download: bool) -> str:
+    """Where backbone ``spec`` would be loaded from, without loading it; MissingModelError when it
+    cannot be found."""
+    from driftless.backbones.registry import BUILTIN_BACKBONES, TINY_CLIP_DIR
+    from driftless.errors import MissingModelError
+
+    if spec == "tiny-clip" and not (TINY_CLIP_DIR / "model.safetensors").is_file():
+        raise MissingModelError(f"backbone tiny-clip: {TINY_CLIP_DIR}/model.safetensors is missing")
+    if spec in BUILTIN_BACKBONES:
+        return f"built-in {spec}"
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise MissingModelError(
+                f"backbone: {path} exists but holds no config.json; expected a directory written "
+                "by CLIPModel.save_pretrained"
+            )
+        return f"directory {path}"
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(spec, "config.json")
+    except ValueError:  # not a valid Hub id either (e.g. a path that does not exist)
+        cached = None
+    if isinstance(cached, str):
+        return f"Hugging Face cache ({Path(cached).parent})"
+    if allow_download:
+        return "Hugging Face Hub (will be downloaded: --download is set)"
+    raise MissingModelError(
+        f"backbone {spec!r} not found: no local directory {path} and no copy in the Hugging Face "
+        f"cache. Get it with `huggingface-cli download {spec}` on a machine with network access, "
+        "or pass --download."
+    )
+
+
+def _dry_run(config: Any) -> int:
+    """Validate a run configuration and its data without training: build the benchmark (reading
+    every dataset's index files), check that every image file exists, locate the backbone."""
+    from driftless.benchmarks.registry import load_benchmark
+    from driftless.data.ondisk import missing_files
+
+    benchmark = load_benchmark(config.benchmark, config.data_root)
+    print(
+        f"benchmark {benchmark.name}: {benchmark.protocol}, {benchmark.num_tasks} tasks, "
+        f"{len(benchmark.classes)} classes (data root {config.data_root})"
+    )
+    problems = []
+    for name, dataset in benchmark.datasets.items():
+        counts = ", ".join(f"{s} {len(split):,}" for s, split in sorted(dataset.splits.items()))
+        where = dataset.metadata.get("folder", "generated")
+        print(f"  {name}: {dataset.num_classes} classes, {counts} ({where})")
+        for split_name, split in sorted(dataset.splits.items()):
+            absent = missing_files(split)
+            if absent:
+                problems.append(
+                    f"{name}/{split_name}: {len(absent)} image files missing, e.g. {absent[0]}"
+                )
+    print(f"backbone {config.backbone}: {_locate_backbone(config.backbone, config.download)}")
+    print(f"methods: {', '.join(config.resolved_methods())}")
+    if config.reference is not None:
+        values = ", ".join(f"{k} {v}" for k, v in config.reference.metrics.items())
+        print(f"reproduces: {values} ({config.reference.source})")
+    if problems:
+        raise DriftlessError("dry run: " + "; ".join(problems))
+    print("dry run: configuration and data are valid; nothing was trained")
+    return 0
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    """``driftless data check``: per dataset, found / missing / malformed and the split sizes."""
+    from driftless.config import default_data_root
+    from driftless.data.check import check_datasets, format_checks
+
+    root = args.root or default_data_root()
+    checks = check_datasets(root, args.dataset, verify_files=not args.no_verify_files)
+    print(format_checks(checks, root))
+    bad = [c for c in checks if c.status == "malformed" or not c.counts_match()]
+    return 1 if bad else 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -206,6 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="import a module or .py file that registers extra methods (repeatable)",
     )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate the config and its data (build the benchmark, find the backbone); no training",
+    )
     run.set_defaults(func=cmd_run)
 
     lst = sub.add_parser("list", help="list benchmarks, methods or backbones")
@@ -224,6 +325,25 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--batch-size", type=int)
     pre.add_argument("--no-progress", action="store_true")
     pre.set_defaults(func=cmd_pretrain_tiny)
+
+    data = sub.add_parser("data", help="inspect the real datasets on disk")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    check = data_sub.add_parser(
+        "check",
+        help="per dataset: found / missing / malformed, expected layout, sizes vs the official ones",
+    )
+    check.add_argument(
+        "--root", type=Path, help="the data root (default: $DRIFTLESS_DATA_ROOT or ~/data)"
+    )
+    check.add_argument(
+        "--dataset", action="append", metavar="NAME", help="check only this dataset (repeatable)"
+    )
+    check.add_argument(
+        "--no-verify-files",
+        action="store_true",
+        help="skip checking that every listed image file exists (faster on slow disks)",
+    )
+    check.set_defaults(func=cmd_data_check)
 
     met = sub.add_parser("metrics", help="recompute metrics from a results.json")
     met.add_argument("results", type=Path, help="results.json or its run directory")

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from driftless.errors import ConfigError
 
-DEFAULT_BENCHMARK = "toy-cil"
-DEFAULT_BACKBONE = "tiny-random"
+DEFAULT_BENCHMARK = "world-cil"
+DEFAULT_BACKBONE = "tiny-clip"
 
 
 def default_data_root() -> Path:
@@ -30,6 +30,29 @@ def default_cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME", "~/.cache"), "driftless"
     )
     return Path(base).expanduser()
+
+
+class Reference(BaseModel):
+    """Published numbers a run should reproduce (``configs/reproduce/*.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str
+    """Where the numbers come from (paper, table, repository file)."""
+    metrics: dict[str, float] = Field(min_length=1)
+    """Metric name (``avg``, ``last``, ``transfer``, … as in docs/metrics.md) → value in percent."""
+    method: str | None = None
+    """The run's method the numbers are for; None when the run has a single method."""
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
+        from driftless.report.table import METRIC_ORDER
+
+        unknown = sorted(set(value) - set(METRIC_ORDER))
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRIC_ORDER)}")
+        return value
 
 
 class RunConfig(BaseModel):
@@ -53,6 +76,8 @@ class RunConfig(BaseModel):
     """Allow fetching a Hugging Face backbone that is not in the local cache."""
     method_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Per-method hyper-parameters by method name, e.g. ``{ncm: {unseen: text}}``."""
+    reference: Reference | None = None
+    """Published numbers this run should reproduce; ``driftless run`` prints them beside ours."""
 
     @field_validator("methods")
     @classmethod

@@ -13,7 +13,7 @@ Two protocols exist:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -76,6 +76,8 @@ class Benchmark:
     tasks: tuple[Task, ...]
     eval_splits: tuple[EvalSplit, ...]
     description: str = ""
+    method_defaults: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    """Per-method settings the benchmark's spec suggests; a run's own method config wins."""
 
     @property
     def num_tasks(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -37,9 +38,16 @@ class BenchmarkSpec(BaseModel):
     order: str | list[int] = "identity"
     shots: int | None = Field(default=None, ge=1)
     seed: int = 0
+    method_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per-method settings suited to this benchmark (e.g. a smaller random-feature width for a
+    128-d backbone); a run's own ``method_config`` overrides them field by field."""
 
     def build(self, data_root: Path) -> Benchmark:
         """Build the benchmark, reading its datasets under ``data_root``."""
+        benchmark = self._build_protocol(data_root)
+        return replace(benchmark, method_defaults=self.method_config)
+
+    def _build_protocol(self, data_root: Path) -> Benchmark:
         built = []
         for i, spec in enumerate(self.datasets):
             ds = build_dataset(
@@ -100,8 +108,23 @@ def list_benchmarks() -> dict[str, BenchmarkSpec]:
     return _builtin_specs()
 
 
+def with_order(spec: BenchmarkSpec, order: str) -> BenchmarkSpec:
+    """``spec`` with another class order, named ``<name>@<order>`` (class-incremental only)."""
+    if spec.protocol != "class-incremental":
+        raise ConfigError(
+            f"benchmark: {spec.name}@{order}: only class-incremental benchmarks take a class order"
+        )
+    return spec.model_copy(update={"order": order, "name": f"{spec.name}@{order}"})
+
+
 def load_benchmark_spec(name_or_path: str) -> BenchmarkSpec:
-    """A registered benchmark by name, or a spec from a YAML file path."""
+    """A registered benchmark by name, or a spec from a YAML file path. ``<name>@<order>``
+    (e.g. ``cifar100-b0inc10@seed1993``) is the benchmark with another class order: any order
+    name of :func:`driftless.benchmarks.resolve_order` (``seed1993``, ``seed:<n>``,
+    ``identity``, ``continual-clip``)."""
+    base, at, order = name_or_path.rpartition("@")
+    if at and base and order and "/" not in order and not Path(name_or_path).exists():
+        return with_order(load_benchmark_spec(base), order)
     path = Path(name_or_path).expanduser()
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():

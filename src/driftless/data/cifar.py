@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from driftless.data.catalog import resolve_templates
 from driftless.data.dataset import Dataset, Split
 from driftless.data.images import ArrayImages
+from driftless.data.ondisk import DatasetMissing
 from driftless.errors import DataError
 
 CIFAR100_LAYOUT = (
@@ -26,10 +28,14 @@ def _find_folder(root: Path) -> Path:
     for candidate in (root / "cifar-100-python", root):
         if (candidate / "meta").is_file() and (candidate / "train").is_file():
             return candidate
-    raise DataError(
+    raise DatasetMissing(
         f"CIFAR-100 not found under {root}: expected {CIFAR100_LAYOUT}. "
         f"Get it from {CIFAR100_SOURCE} and unpack it into {root}."
     )
+
+
+def _corrupt(path: Path, problem: str) -> DataError:
+    return DataError(f"CIFAR-100 file is corrupt: {path}: {problem} (expected {CIFAR100_LAYOUT})")
 
 
 def _unpickle(path: Path) -> dict:
@@ -39,11 +45,9 @@ def _unpickle(path: Path) -> dict:
         with path.open("rb") as fh:
             entry = pickle.load(fh, encoding="latin1")
     except Exception as exc:  # a damaged pickle can fail with almost any exception type
-        raise DataError(f"CIFAR-100 file is corrupt: {path}: {exc}") from exc
+        raise _corrupt(path, str(exc)) from exc
     if not isinstance(entry, dict):
-        raise DataError(
-            f"CIFAR-100 file is corrupt: {path}: holds a {type(entry).__name__}, not a dict"
-        )
+        raise _corrupt(path, f"holds a {type(entry).__name__}, not a dict")
     return entry
 
 
@@ -53,23 +57,30 @@ def _split(folder: Path, name: str) -> Split:
         data = np.asarray(entry["data"], dtype=np.uint8)
         labels = np.asarray(entry["fine_labels"], dtype=np.int64)
     except KeyError as exc:
-        raise DataError(f"CIFAR-100 file {folder / name} lacks key {exc}") from exc
+        raise _corrupt(folder / name, f"lacks key {exc}") from exc
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
-        raise DataError(f"CIFAR-100 file {folder / name} has data of shape {data.shape}")
+        raise _corrupt(folder / name, f"has data of shape {data.shape}")
     pixels = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return Split(ArrayImages(np.ascontiguousarray(pixels)), labels)
 
 
 def cifar100(
-    root: str | os.PathLike[str], templates: Sequence[str] = CIFAR100_TEMPLATES
+    root: str | os.PathLike[str], templates: str | Sequence[str] = CIFAR100_TEMPLATES
 ) -> Dataset:
     """CIFAR-100 (50,000 train / 10,000 test, 100 classes) with class names as in its ``meta``
-    file, underscores read as spaces."""
+    file, underscores read as spaces. ``templates``: a list, or a set of ``assets/templates.yaml``
+    (``continual-clip``: Continual-CLIP's one prompt, the default; ``zscl``: ZSCL's 18 for MTIL)."""
     folder = _find_folder(Path(root).expanduser())
     meta = _unpickle(folder / "meta")
     try:
         names = [n.replace("_", " ") for n in meta["fine_label_names"]]
     except KeyError as exc:
-        raise DataError(f"CIFAR-100 meta file {folder / 'meta'} lacks 'fine_label_names'") from exc
+        raise _corrupt(folder / "meta", "lacks 'fine_label_names'") from exc
     splits = {"train": _split(folder, "train"), "test": _split(folder, "test")}
-    return Dataset("cifar100", tuple(names), splits, tuple(templates))
+    return Dataset(
+        "cifar100",
+        tuple(names),
+        splits,
+        resolve_templates("cifar100", templates),
+        {"folder": str(folder)},
+    )

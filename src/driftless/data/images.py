@@ -98,3 +98,30 @@ class ArrayImages:
             digest.update(np.ascontiguousarray(self.pixels).tobytes())
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
+
+
+class GrayArrayImages:
+    """Greyscale images held in a uint8 array of shape (N, H, W), e.g. MNIST's idx files; each is
+    served as RGB (the grey value in all three channels)."""
+
+    def __init__(self, pixels: np.ndarray):
+        if pixels.dtype != np.uint8 or pixels.ndim != 3:
+            raise DataError(f"expected a uint8 array (N, H, W), got {pixels.dtype} {pixels.shape}")
+        self.pixels = pixels
+        self._fingerprint: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def image(self, index: int) -> Image.Image:
+        """The ``index``-th image as RGB."""
+        return Image.fromarray(self.pixels[index]).convert("RGB")
+
+    def fingerprint(self) -> str:
+        """A content key of the images and their order."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256(b"gray-array/1")
+            digest.update(str(self.pixels.shape).encode())
+            digest.update(np.ascontiguousarray(self.pixels).tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint

@@ -7,9 +7,22 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from driftless.data.aircraft import fgvc_aircraft
+from driftless.data.caltech import caltech101
+from driftless.data.cars import stanford_cars
 from driftless.data.cifar import cifar100
+from driftless.data.cub import cub200
 from driftless.data.dataset import Dataset
+from driftless.data.dtd import dtd
+from driftless.data.eurosat import eurosat
+from driftless.data.flowers import flowers102
 from driftless.data.folder import image_folder
+from driftless.data.food import food101
+from driftless.data.imagenet import imagenet100, imagenet_a, imagenet_r
+from driftless.data.mnist import mnist
+from driftless.data.pets import oxford_pet
+from driftless.data.sun397 import sun397
+from driftless.data.tinyimagenet import tinyimagenet
 from driftless.data.toy import toy_shapes
 from driftless.data.world.datasets import (
     sklearn_digits,
@@ -71,8 +84,26 @@ DATASET_FACTORIES: dict[str, Callable[..., Dataset]] = {
     "world-textures": _generated(world_textures),
     "world-counts": _generated(world_counts),
     "sklearn-digits": _generated(sklearn_digits),
-    "cifar100": _on_disk(cifar100, "."),
     "image-folder": _on_disk(image_folder, "."),
+    # The real datasets (docs/datasets.md). Each reader looks under the data root for the folder
+    # its downloader leaves (torchvision's, the archive's, or PILOT's), so the default root is the
+    # data root itself; ``root:`` in a spec points elsewhere.
+    "cifar100": _on_disk(cifar100, "."),
+    "imagenet-r": _on_disk(imagenet_r, "."),
+    "imagenet-a": _on_disk(imagenet_a, "."),
+    "imagenet100": _on_disk(imagenet100, "."),
+    "cub200": _on_disk(cub200, "."),
+    "tinyimagenet": _on_disk(tinyimagenet, "."),
+    "fgvc-aircraft": _on_disk(fgvc_aircraft, "."),
+    "caltech101": _on_disk(caltech101, "."),
+    "dtd": _on_disk(dtd, "."),
+    "eurosat": _on_disk(eurosat, "."),
+    "flowers102": _on_disk(flowers102, "."),
+    "food101": _on_disk(food101, "."),
+    "mnist": _on_disk(mnist, "."),
+    "oxford-pet": _on_disk(oxford_pet, "."),
+    "stanford-cars": _on_disk(stanford_cars, "."),
+    "sun397": _on_disk(sun397, "."),
 }
 
 

@@ -36,7 +36,7 @@ from driftless.methods.parts.text_classifier import TextEmbeddingCache
 from driftless.methods.registry import build_method, method_class
 
 # fields that say where a run lives or how it is shown, not what it computes
-_NON_SEMANTIC_FIELDS = {"out", "data_root", "cache_dir", "num_workers", "download"}
+_NON_SEMANTIC_FIELDS = {"out", "data_root", "cache_dir", "num_workers", "download", "reference"}
 
 
 @dataclass
@@ -169,7 +169,10 @@ class Engine:
         features: FeatureTable | None,
     ) -> MethodOutcome:
         config = self.config
-        method_values = config.method_config.get(name, {})
+        method_values = {
+            **benchmark.method_defaults.get(name, {}),
+            **config.method_config.get(name, {}),
+        }
         method: Method = build_method(name, method_values)
         method_config = method.config.model_dump(mode="json")  # type: ignore[attr-defined]
         T = benchmark.num_tasks

@@ -12,21 +12,22 @@ CLIP would (``unseen = "text"``); ``unseen = "error"`` refuses instead.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 
-from driftless.errors import ConfigError
 from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
 from driftless.methods.parts.class_stats import RunningClassMeans
 from driftless.methods.parts.text_classifier import cosine_logits
+from driftless.methods.parts.untrained_classes import Unseen, score_label_space
 from driftless.methods.registry import register_method
 
 
 class NCMConfig(MethodConfig):
     """Hyper-parameters of :class:`NCM`."""
 
-    unseen: Literal["text", "error"] = "text"
+    unseen: Unseen = "text"
     """How to score classes that have no prototype: their text embedding, or raise."""
 
 
@@ -49,19 +50,22 @@ class NCM:
 
     def logits(self, batch: torch.Tensor, label_space: LabelSpace, ctx: Context) -> torch.Tensor:
         """``logit_scale · cos`` to class means (text embeddings for classes without one)."""
-        has_prototype = [c in self.class_means_ for c in label_space.class_ids]
-        if not all(has_prototype) and self.config.unseen == "error":
-            missing = [n for n, ok in zip(label_space.names, has_prototype, strict=True) if not ok]
-            raise ConfigError(f"ncm.unseen=error: no prototype for classes {missing[:5]}")
-        prototypes = torch.zeros(len(label_space), batch.shape[1], device=batch.device)
-        seen = [i for i, ok in enumerate(has_prototype) if ok]
-        if seen:
-            ids = [label_space.class_ids[i] for i in seen]
-            prototypes[seen] = self.class_means_.means(ids).to(prototypes)
-        unseen = [i for i, ok in enumerate(has_prototype) if not ok]
-        if unseen:
-            prototypes[unseen] = ctx.text_embeddings(label_space)[unseen].to(prototypes)
-        return cosine_logits(batch, prototypes, ctx.backbone.logit_scale)
+
+        def to_prototypes(class_ids: Sequence[int]) -> torch.Tensor:
+            prototypes = self.class_means_.means(class_ids).to(batch.device)
+            return cosine_logits(batch, prototypes, ctx.backbone.logit_scale)
+
+        # prototype and text cosines share a scale, so they sit side by side ("raw")
+        return score_label_space(
+            self.name,
+            batch,
+            label_space,
+            ctx,
+            self.class_means_,
+            to_prototypes,
+            self.config.unseen,
+            mixing="raw",
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """Class sums and counts."""

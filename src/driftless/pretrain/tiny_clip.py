@@ -37,7 +37,7 @@ from driftless.data.world.concepts import (
 )
 from driftless.data.world.corpus import pretraining_corpus
 from driftless.data.world.scenes import GlyphScene, ObjectScene, TextureScene, render
-from driftless.pretrain.tokenizer import train_clip_tokenizer
+from driftless.pretrain.tokenizer import train_clip_tokenizer, write_vocab_files
 
 
 @dataclass(frozen=True)
@@ -252,6 +252,7 @@ def pretrain_tiny_clip(recipe: TinyClipRecipe, out: Path, progress: bool = True)
     log["pairs_per_second"] = recipe.steps * recipe.batch_size / log["train_seconds"]
     log["final_probes"] = log["probes"][-1]
     backbone.save_pretrained(out)
+    write_vocab_files(out)
     (out / "training_log.json").write_text(json.dumps(log, indent=1))
     plot_training_curve(log, out / "training_curve.png")
     return log

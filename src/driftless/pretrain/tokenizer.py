@@ -51,3 +51,15 @@ def train_clip_tokenizer(
         vocab_file.write_text(json.dumps(vocab))
         merges_file.write_text("#version: 0.2\n" + "\n".join(f"{a} {b}" for a, b in kept) + "\n")
         return CLIPTokenizer(str(vocab_file), str(merges_file), model_max_length=max_length)
+
+
+def write_vocab_files(directory: Path) -> None:
+    """Write ``vocab.json`` and ``merges.txt`` next to the ``tokenizer.json`` in ``directory``, so that
+    every transformers version (the older slow ``CLIPTokenizer`` reads only these) loads it."""
+    directory = Path(directory)
+    model = json.loads((directory / "tokenizer.json").read_text())["model"]
+    merges = [m.split(" ") if isinstance(m, str) else m for m in model["merges"]]
+    (directory / "vocab.json").write_text(json.dumps(model["vocab"]))
+    (directory / "merges.txt").write_text(
+        "#version: 0.2\n" + "\n".join(f"{a} {b}" for a, b in merges) + "\n"
+    )

@@ -64,7 +64,7 @@ def world_compositions(
     shapes: Sequence[str] = WORLD_CIL_SHAPES,
     train_per_class: int = 30,
     test_per_class: int = 15,
-    nuisance: tuple[float, float] = (0.5, 1.0),
+    nuisance: tuple[float, float] = (1.5, 2.5),
     seed: int = 0,
     image_size: int = 32,
     name: str = "world-compositions",
