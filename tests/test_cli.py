@@ -24,7 +24,7 @@ def test_list_commands(capsys):
 
 def test_run_then_metrics_recomputes_the_saved_numbers(tmp_path, cache_dir, capsys):
     out = tmp_path / "run"
-    code = main(["run", "--benchmark", "toy-cil", "--method", "ncm", "--out", str(out),
+    code = main(["run", "--benchmark", "toy-cil", "--backbone", "tiny-random", "--method", "ncm", "--out", str(out),
                  "--cache-dir", str(cache_dir), "--no-progress", "--set", "ncm.unseen=text"])  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out

@@ -23,7 +23,7 @@ PLUGIN = Path(__file__).parent / "plugins" / "methods_for_tests.py"
 
 
 def _config(tmp_path, cache_dir, **overrides):
-    values = {"benchmark": "toy-cil", "methods": ["zero-shot", "ncm"], "out": tmp_path / "run",
+    values = {"benchmark": "toy-cil", "backbone": "tiny-random", "methods": ["zero-shot", "ncm"], "out": tmp_path / "run",
               "cache_dir": cache_dir, "seed": 0, "num_workers": 0}  # fmt: skip
     values.update(overrides)
     return build_run_config(values)
@@ -152,7 +152,7 @@ def _without_timings(results: dict) -> dict:
 
 @pytest.mark.slow
 def test_sigkill_during_task_3_then_resume_equals_uninterrupted(tmp_path, cache_dir):
-    args = ["--benchmark", "toy-cil", "--method", "zero-shot", "--method", "pausing-ncm",
+    args = ["--benchmark", "toy-cil", "--backbone", "tiny-random", "--method", "zero-shot", "--method", "pausing-ncm",
             "--cache-dir", str(cache_dir), "--import", str(PLUGIN), "--no-progress"]  # fmt: skip
     marker = tmp_path / "paused"
     env = {**os.environ, "DRIFTLESS_TEST_PAUSE_AT": "2", "DRIFTLESS_TEST_PAUSE_MARKER": str(marker)}

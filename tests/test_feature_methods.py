@@ -453,7 +453,7 @@ def test_toy_cil_run_every_feature_method_beats_chance(tmp_path, cache_dir):
     methods = ["zero-shot", "lda", "ranpac", "acil", "fecam", "linear-probe"]
     config = build_run_config(
         {
-            "benchmark": "toy-cil", "methods": methods, "out": tmp_path / "run",
+            "benchmark": "toy-cil", "backbone": "tiny-random", "methods": methods, "out": tmp_path / "run",
             "cache_dir": cache_dir, "seed": 0, "num_workers": 0,
             "method_config": {"ranpac": {"num_features": 256}, "acil": {"buffer_size": 256},
                               "linear-probe": {"lr": 0.05}},

@@ -36,7 +36,7 @@ def one_thread():
 
 
 def _run(tmp_path, cache_dir, name, methods, method_config=None, seed=0):
-    values = {"benchmark": "toy-cil", "methods": methods, "out": tmp_path / name,
+    values = {"benchmark": "toy-cil", "backbone": "tiny-random", "methods": methods, "out": tmp_path / name,
               "cache_dir": cache_dir, "seed": seed, "num_workers": 0,
               "method_config": method_config or {}}  # fmt: skip
     return run(build_run_config(values), progress=False)

@@ -7,13 +7,13 @@ import csv
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from driftless import __version__
+from driftless.atomic import atomic_write
 from driftless.benchmarks.protocol import Benchmark
 from driftless.engine.runner import RunOutcome
 from driftless.metrics import summarize
@@ -102,17 +102,12 @@ def build_results(outcome: RunOutcome) -> dict[str, Any]:
     }
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def write_results(results: dict[str, Any], out: Path) -> None:
     """Write ``results.json`` and ``metrics.csv`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    atomic_write(
+        out / "results.json", lambda fh: fh.write((json.dumps(results, indent=2) + "\n").encode())
+    )
     keys = sorted({k for m in results["methods"].values() for k in m["metrics"]})
     with (out / "metrics.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)
