@@ -911,8 +911,13 @@ def test_reproduce_configs_validate_and_state_published_numbers() -> None:
 
     configs = sorted((REPO / "configs" / "reproduce").glob("*.yaml"))
     assert len(configs) >= 10
+    # configs whose row has no published number anywhere we could read say so in a comment
+    unpublished = {"calfuse-imagenet100-b0inc10.yaml"}
     for path in configs:
         config = build_run_config(load_yaml_config(path))
+        if path.name in unpublished:
+            assert config.reference is None and "No reference row" in path.read_text(), path
+            continue
         assert config.reference is not None and config.reference.metrics, path
         load_benchmark_spec(config.benchmark)
     with pytest.raises(ConfigError, match="unknown metric"):

@@ -90,10 +90,13 @@ class RunConfig(BaseModel):
         return value
 
     def resolved_methods(self) -> list[str]:
-        """The methods to run: the configured list, or every registered method."""
+        """The methods to run: the configured list, or every registered method except those that
+        opt out of the default run (``in_default_run = False``: too slow for a CPU demo)."""
         from driftless.methods.registry import available_methods
 
-        return list(self.methods) if self.methods is not None else list(available_methods())
+        if self.methods is not None:
+            return list(self.methods)
+        return [n for n, cls in available_methods().items() if getattr(cls, "in_default_run", True)]
 
     def validate_methods(self) -> None:
         """Check method names and their configs (names the field of any bad value)."""

@@ -1,0 +1,206 @@
+"""PMI and its inversion parts: exact least-squares inversion of the patch embedding, per-layer
+initialization beating noise, synthetic images the maker recognizes, the data-free guarantee, state
+round trip. The world-cil comparison with finetune and lwf is measured by
+benchmarks/pmi_inversion.py (too slow for a test) and recorded in docs/methods/pmi.md."""
+
+from __future__ import annotations
+
+import io
+from typing import ClassVar
+
+import pytest
+import torch
+import torch.nn.functional as F
+from lightning.fabric import Fabric
+
+from driftless.benchmarks.registry import load_benchmark
+from driftless.config import build_run_config
+from driftless.engine import run
+from driftless.engine.inputs import ImageSamples
+from driftless.methods import registry
+from driftless.methods.base import Context, LabelSpace, TaskData
+from driftless.methods.parts.gaussian_stats import GaussianClassStats
+from driftless.methods.parts.image_training import ImageEncoder
+from driftless.methods.parts.inversion import (
+    InversionConfig,
+    TokenStatistics,
+    invert_patch_embedding,
+    pixel_bounds,
+    synthesize,
+)
+from driftless.methods.parts.text_classifier import TextEmbeddingCache
+from driftless.methods.pmi import PMI
+from driftless.methods.registry import build_method
+
+FAST = {"iterations": 6, "synthetic_per_class": 2, "inversion_steps": 20, "layer_steps": 2,
+        "first_block_factor": 2}  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # module-scoped so that the module fixtures below train on one thread too
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    from driftless.backbones import tiny_random_clip
+
+    benchmark = load_benchmark("toy-cil", tmp_path_factory.mktemp("data"))
+    backbone = tiny_random_clip(seed=0)
+    texts = TextEmbeddingCache(backbone)
+    texts(LabelSpace.of(benchmark, range(len(benchmark.classes))))
+    return benchmark, backbone, texts
+
+
+def _context(toy, seed: int) -> Context:
+    _, backbone, texts = toy
+    fabric = Fabric(accelerator="cpu", devices=1, precision="32-true")
+    return Context(backbone, fabric, torch.Generator().manual_seed(seed), texts, 64, False)
+
+
+def _task_data(toy, t: int) -> TaskData:
+    benchmark, backbone, _ = toy
+    task = benchmark.tasks[t]
+    images = ImageSamples(benchmark, task.train, backbone.preprocess)
+    return TaskData(task, images.labels, LabelSpace.of(benchmark, task.class_ids),
+                    LabelSpace.of(benchmark, benchmark.seen_class_ids(t + 1)), images=images)  # fmt: skip
+
+
+def test_patch_embedding_least_squares_is_exact(tiny_backbone):
+    vision = tiny_backbone.model.vision_model
+    pixels = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        tokens = vision.embeddings(pixels)
+        recovered = invert_patch_embedding(vision, tokens)
+        again = vision.embeddings(recovered)
+    torch.testing.assert_close(again, tokens, atol=1e-4, rtol=1e-4)
+    # any patch tokens (the conv is wide: 192 inputs → 64 channels) are reached, CLS untouched
+    wanted = tokens + 0.1 * torch.randn(tokens.shape, generator=torch.Generator().manual_seed(1))
+    wanted[:, 0] = tokens[:, 0]
+    with torch.no_grad():
+        torch.testing.assert_close(
+            vision.embeddings(invert_patch_embedding(vision, wanted)), wanted, atol=1e-4, rtol=1e-4
+        )
+
+
+@pytest.fixture(scope="module")
+def made_model(toy):
+    """A tiny random model fine-tuned on toy-cil's first task, with its statistics."""
+    _, _, texts = toy
+    data = _task_data(toy, 0)
+    method = build_method("pmi", {"iterations": 40, "lr": 1e-3})
+    method.learn(data, _context(toy, seed=0))
+    encoder = method.encoder_
+    space = data.label_space
+    return method, encoder, texts(space), space
+
+
+def _synthesize(toy, made_model, init: str, per_class: int = 6, **overrides):
+    _, backbone, _ = toy
+    method, encoder, classifier, space = made_model
+    ids = list(space.class_ids)
+    targets = method.sample_targets(ids, per_class, torch.Generator().manual_seed(0))
+    positions = torch.arange(len(ids)).repeat_interleave(per_class)
+    config = InversionConfig(init=init, **overrides)
+    bounds = pixel_bounds(backbone.preprocess.mean, backbone.preprocess.std)
+    prototypes = method.class_stats_.means(ids).float()
+    return synthesize(encoder, positions, targets, classifier, prototypes, backbone.logit_scale,
+                      method.token_stats_, config, bounds, torch.Generator().manual_seed(0)), positions  # fmt: skip
+
+
+def test_per_layer_init_reaches_the_target_in_fewer_iterations(toy, made_model):
+    settings = {"target_loss": 0.2, "inversion_steps": 400}
+    per_layer, _ = _synthesize(toy, made_model, "per-layer", **settings)
+    noise, _ = _synthesize(toy, made_model, "noise", **settings)
+    assert per_layer.reached_target and noise.reached_target
+    assert per_layer.losses[0] < noise.losses[0]
+    assert per_layer.iterations <= 0.8 * noise.iterations, (per_layer.iterations, noise.iterations)
+
+
+def test_synthetic_images_are_recognized_by_their_maker(toy, made_model):
+    result, positions = _synthesize(toy, made_model, "per-layer")
+    _, encoder, classifier, _ = made_model
+    with torch.no_grad():
+        predicted = (F.normalize(encoder(result.pixels), dim=-1) @ classifier.T).argmax(1)
+    assert (predicted == positions).float().mean() >= 0.9
+
+
+def test_token_statistics_state_round_trip(tiny_backbone):
+    stats = TokenStatistics()
+    stats.update(tiny_backbone.model.vision_model, torch.randn(4, 3, 32, 32))
+    restored = TokenStatistics()
+    restored.load_state_dict(stats.state_dict())
+    assert torch.equal(restored.mean(2), stats.mean(2)) and restored.count == 4
+
+
+# -- the data-free guarantee ------------------------------------------------------------------------
+
+
+class _WatchedPMI(PMI):
+    """PMI that records what ``learn`` receives (test only)."""
+
+    name = "pmi-watched"
+    received: ClassVar[list[tuple[tuple[int, ...], torch.Tensor, torch.Tensor]]] = []
+
+    def learn(self, data: TaskData, ctx: Context) -> None:
+        pixels = torch.stack([data.images[i][0] for i in range(len(data.images))])
+        labels = torch.tensor([data.images[i][1] for i in range(len(data.images))])
+        type(self).received.append((tuple(data.task.class_ids), pixels, labels))
+        super().learn(data, ctx)
+
+
+def test_no_earlier_task_image_reaches_learn(tmp_path, cache_dir, monkeypatch):
+    # registered for this test only: a run with no method list runs every registered method
+    monkeypatch.setitem(registry._METHODS, _WatchedPMI.name, _WatchedPMI)
+    _WatchedPMI.received.clear()
+    values = {"benchmark": "toy-cil", "backbone": "tiny-random", "methods": ["pmi-watched"],
+              "out": tmp_path / "run", "cache_dir": cache_dir, "num_workers": 0,
+              "method_config": {"pmi-watched": FAST}}  # fmt: skip
+    run(build_run_config(values), progress=False)
+    received = _WatchedPMI.received
+    assert len(received) == 5  # toy-cil: a 4-class base task, then 4 tasks of 2
+    for t, (class_ids, pixels, labels) in enumerate(received):
+        assert set(labels.tolist()) <= set(class_ids)
+        for _, earlier_pixels, _ in received[:t]:
+            flat, earlier = pixels.flatten(1), earlier_pixels.flatten(1)
+            assert not (torch.cdist(flat, earlier) < 1e-6).any(), "an earlier image came back"
+
+
+# -- state ----------------------------------------------------------------------------------------
+
+
+def test_state_dict_round_trip_resumes_exactly(toy):
+    benchmark, _, _ = toy
+    method = build_method("pmi", FAST)
+    for t in range(2):
+        method.learn(_task_data(toy, t), _context(toy, seed=t))
+    assert method.synthesis_log_ and method.synthesis_log_[0]["images"] == 4 * 2
+    buffer = io.BytesIO()
+    torch.save(method.state_dict(), buffer)
+    buffer.seek(0)
+    restored = build_method("pmi", FAST)
+    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    samples = ImageSamples(benchmark, [s.samples for s in benchmark.eval_splits], toy[1].preprocess)
+    pixels = torch.stack([samples[i][0] for i in range(0, len(samples), 8)])
+    space = LabelSpace.of(benchmark, range(len(benchmark.classes)))
+    ctx = _context(toy, seed=99)
+    assert torch.equal(restored.logits(pixels, space, ctx), method.logits(pixels, space, ctx))
+    method.learn(_task_data(toy, 2), _context(toy, seed=2))
+    restored.learn(_task_data(toy, 2), _context(toy, seed=2))
+    assert torch.equal(restored.logits(pixels, space, ctx), method.logits(pixels, space, ctx))
+    assert restored.synthesis_log_[-1]["images"] == method.synthesis_log_[-1]["images"] == 6 * 2
+
+
+def test_class_statistics_come_from_real_images_of_the_task(toy, made_model):
+    method, encoder, _, space = made_model
+    data = _task_data(toy, 0)
+    pixels = torch.stack([data.images[i][0] for i in range(len(data.images))])
+    expected = GaussianClassStats()
+    with torch.no_grad():
+        expected.update(ImageEncoder.forward(encoder, pixels), data.images.labels)
+    ids = list(space.class_ids)
+    torch.testing.assert_close(method.class_stats_.means(ids), expected.means(ids))
