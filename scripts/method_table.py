@@ -1,6 +1,6 @@
 """Print the README's method table from a results.json (``driftless run`` writes one).
 
-    .venv/bin/python scripts/method_table.py runs/world-cil/<stamp>/results.json
+.venv/bin/python scripts/method_table.py runs/world-cil/<stamp>/results.json
 """
 
 from __future__ import annotations
