@@ -17,8 +17,8 @@ drives its parts (``embeddings`` with ``inputs_embeds``, ``create_causal_mask``,
 
 Contexts are plain tensors ``(P, n_ctx, width)``, one per prompt: a shared context (CoOp) is one
 tensor expanded over the prompts, per-class contexts (MoDER's experts) are indexed per prompt, and
-gradients reach them through :meth:`PromptEncoder.encode`. The frozen token embeddings of every
-prompt's fixed tokens are computed without grad once per :class:`PromptLayout`.
+gradients reach them through :meth:`PromptEncoder.encode`; the fixed tokens' embeddings are looked
+up without grad. Prompts are tokenized once per :class:`PromptLayout` (per task, per label space).
 """
 
 from __future__ import annotations
