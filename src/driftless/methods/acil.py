@@ -34,11 +34,11 @@ from pydantic import Field
 from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
 from driftless.methods.parts.random_features import RandomReLUFeatures
 from driftless.methods.parts.ridge import RecursiveRidge
-from driftless.methods.parts.untrained_classes import Mixing, Unseen, score_label_space
+from driftless.methods.parts.untrained_classes import UntrainedClassesConfig, score_label_space
 from driftless.methods.registry import register_method
 
 
-class ACILConfig(MethodConfig):
+class ACILConfig(UntrainedClassesConfig):
     """Hyper-parameters of :class:`ACIL`."""
 
     buffer_size: int = Field(default=8192, gt=0)
@@ -52,12 +52,6 @@ class ACILConfig(MethodConfig):
 
     buffer_init: Literal["uniform", "normal"] = "uniform"
     """Buffer weights: U(−1/√D, 1/√D) as the reference code, or N(0, 1)."""
-
-    unseen: Unseen = "text"
-    """How to score classes never trained on: zero-shot text embeddings, or raise."""
-
-    mixing: Mixing = "trained-first"
-    """In label spaces mixing trained and untrained classes: rank untrained ones below, or raw."""
 
 
 @register_method

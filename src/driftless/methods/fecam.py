@@ -32,11 +32,11 @@ from pydantic import Field
 
 from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
 from driftless.methods.parts.gaussian_stats import GaussianClassStats
-from driftless.methods.parts.untrained_classes import Mixing, Unseen, score_label_space
+from driftless.methods.parts.untrained_classes import UntrainedClassesConfig, score_label_space
 from driftless.methods.registry import register_method
 
 
-class FeCAMConfig(MethodConfig):
+class FeCAMConfig(UntrainedClassesConfig):
     """Hyper-parameters of :class:`FeCAM`."""
 
     shrink_diagonal: float = Field(default=1.0, ge=0.0)
@@ -51,12 +51,6 @@ class FeCAMConfig(MethodConfig):
     tukey_power: float = Field(default=1.0, gt=0.0)
     """β of the signed power transform sign(f)·|f|^β; 1 switches it off (paper: 0.5 on
     non-negative features)."""
-
-    unseen: Unseen = "text"
-    """How to score classes never trained on: zero-shot text embeddings, or raise."""
-
-    mixing: Mixing = "trained-first"
-    """In label spaces mixing trained and untrained classes: rank untrained ones below, or raw."""
 
 
 @register_method

@@ -29,11 +29,11 @@ from pydantic import Field
 from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
 from driftless.methods.parts.gaussian_stats import GaussianClassStats
 from driftless.methods.parts.ridge import solve_positive_definite
-from driftless.methods.parts.untrained_classes import Mixing, Unseen, score_label_space
+from driftless.methods.parts.untrained_classes import UntrainedClassesConfig, score_label_space
 from driftless.methods.registry import register_method
 
 
-class LDAConfig(MethodConfig):
+class LDAConfig(UntrainedClassesConfig):
     """Hyper-parameters of :class:`LDA`."""
 
     shrinkage: float = Field(default=1.0, ge=0.0)
@@ -41,12 +41,6 @@ class LDAConfig(MethodConfig):
 
     covariance: Literal["total", "pooled"] = "total"
     """Σ from all features around the global mean (FSA), or the pooled within-class covariance."""
-
-    unseen: Unseen = "text"
-    """How to score classes never trained on: zero-shot text embeddings, or raise."""
-
-    mixing: Mixing = "trained-first"
-    """In label spaces mixing trained and untrained classes: rank untrained ones below, or raw."""
 
 
 @register_method

@@ -34,14 +34,14 @@ from pydantic import Field
 from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
 from driftless.methods.parts.random_features import RandomReLUFeatures
 from driftless.methods.parts.ridge import RidgePath, RidgeStatistics, solve_ridge
-from driftless.methods.parts.untrained_classes import Mixing, Unseen, score_label_space
+from driftless.methods.parts.untrained_classes import UntrainedClassesConfig, score_label_space
 from driftless.methods.registry import register_method
 
 # memory for the candidate heads scored at once during λ selection (they are grouped to fit)
 _SELECTION_BYTES = 256 * 2**20
 
 
-class RanPACConfig(MethodConfig):
+class RanPACConfig(UntrainedClassesConfig):
     """Hyper-parameters of :class:`RanPAC`."""
 
     num_features: int = Field(default=10_000, gt=0)
@@ -60,12 +60,6 @@ class RanPACConfig(MethodConfig):
 
     chunk_size: int = Field(default=2048, gt=0)
     """Rows of h computed at once: bounds memory, does not change the result beyond rounding."""
-
-    unseen: Unseen = "text"
-    """How to score classes never trained on: zero-shot text embeddings, or raise."""
-
-    mixing: Mixing = "trained-first"
-    """In label spaces mixing trained and untrained classes: rank untrained ones below, or raw."""
 
 
 @register_method

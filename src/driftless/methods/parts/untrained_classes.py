@@ -24,11 +24,21 @@ from typing import Literal
 import torch
 
 from driftless.errors import ConfigError
-from driftless.methods.base import Context, LabelSpace
+from driftless.methods.base import Context, LabelSpace, MethodConfig
 from driftless.methods.parts.text_classifier import cosine_logits
 
 Unseen = Literal["text", "error"]
 Mixing = Literal["trained-first", "raw"]
+
+
+class UntrainedClassesConfig(MethodConfig):
+    """Config fields of every head that scores untrained classes through :func:`score_label_space`."""
+
+    unseen: Unseen = "text"
+    """How to score classes never trained on: zero-shot text embeddings, or raise."""
+
+    mixing: Mixing = "trained-first"
+    """In label spaces mixing trained and untrained classes: rank untrained ones below, or raw."""
 
 
 def score_label_space(
