@@ -117,3 +117,41 @@ def test_half_written_files_are_never_read(tmp_path, tiny_backbone, split):
     assert counting.encoded == 40
     assert features.shape == (40, tiny_backbone.embed_dim)
     np.testing.assert_allclose(features, _direct(tiny_backbone, split), rtol=1e-5, atol=1e-5)
+
+
+class SlowBackbone(CountingBackbone):
+    """Encodes slowly, so that a second extraction of the same entry starts while the first runs."""
+
+    def encode_images(self, pixels):
+        import time
+
+        time.sleep(0.05)
+        return super().encode_images(pixels)
+
+
+def test_concurrent_extractions_of_one_entry_take_turns(tmp_path, tiny_backbone, split):
+    """Two stores on one root want the same missing entry at once (two runs sharing a cache): the
+    lock lets one extract while the other waits and then reads the finished entry — no crash, no
+    second encoding, identical features."""
+    import threading
+
+    backbone = SlowBackbone(tiny_backbone)
+    stores = [FeatureStore(tmp_path, chunk_size=8, batch_size=4, progress=False) for _ in range(2)]
+    results, errors = [None, None], []
+
+    def work(i: int) -> None:
+        try:
+            results[i] = np.array(stores[i].get(backbone, split))
+        except Exception as error:  # reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert backbone.encoded == len(split)  # encoded once, not twice
+    np.testing.assert_array_equal(results[0], results[1])
+    assert sorted(s.stats.entries_extracted for s in stores) == [0, 1]
+    assert sorted(s.stats.entries_reused for s in stores) == [0, 1]

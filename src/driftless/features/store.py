@@ -5,11 +5,14 @@ Layout under ``root``::
     <key>/features.npy   float32 (N, D), unnormalized image embeddings in split order
     <key>/meta.json      what was encoded: backbone, split fingerprint, transform, shape
     <key>.partial/       chunks of an extraction under way: chunk_000000.npy, ...
+    <key>.lock           held by the one process extracting <key>
 
 Atomicity: every chunk is written to a temporary file and renamed into place, so a chunk file that
 exists is whole; a killed extraction resumes from its finished chunks. The entry directory is
 assembled under a temporary name and renamed to ``<key>`` only when complete, so a reader never
-sees a half-written entry.
+sees a half-written entry. Processes that want the same missing entry at once (two runs sharing a
+cache) take turns through a per-entry lock file: the first extracts, the others then find the
+finished entry and read it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -100,10 +104,14 @@ class FeatureStore:
         """The (N, D) float32 features of ``split``, memory-mapped; extracted first if absent."""
         entry = self.path(backbone, split)
         if not (entry / "meta.json").is_file():
-            self._extract(backbone, split, entry, description)
-            self.stats.entries_extracted += 1
-        else:
-            self.stats.entries_reused += 1
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(entry.with_name(entry.name + ".lock")):
+                # another process may have finished this entry while we waited for the lock
+                if not (entry / "meta.json").is_file():
+                    self._extract(backbone, split, entry, description)
+                    self.stats.entries_extracted += 1
+                    return self._read(entry, len(split))
+        self.stats.entries_reused += 1
         return self._read(entry, len(split))
 
     def _read(self, entry: Path, expected_rows: int) -> np.ndarray:
