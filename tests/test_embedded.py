@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from transformers import CLIPTokenizer
 
 from driftless.backbones import load_backbone
@@ -70,3 +71,22 @@ def test_world_mtil_zero_shot_per_dataset(tmp_path, cache_dir):
     digits = [e.name for e in outcome.benchmark.eval_splits].index("sklearn-digits")
     assert row[digits] < 60.0
     assert np.isfinite(row).all()
+
+
+def test_pretraining_recipe_is_deterministic(tmp_path):
+    """The same recipe writes the same weights twice (a miniature of `driftless pretrain-tiny`,
+    whose full run reproduced the shipped weights bit for bit: docs/embedded.md)."""
+    from safetensors.torch import load_file
+
+    from driftless.pretrain.tiny_clip import TinyClipRecipe, pretrain_tiny_clip
+
+    recipe = TinyClipRecipe(corpus_size=256, steps=4, batch_size=32, eval_every=4, processes=1,
+                            vision_layers=1, text_layers=1, vision_width=32, text_width=32,
+                            embed_dim=32, heads=2)  # fmt: skip
+    logs = [pretrain_tiny_clip(recipe, tmp_path / name, progress=False) for name in ("a", "b")]
+    assert logs[0]["loss"] == logs[1]["loss"] and len(logs[0]["loss"]) == 4
+    first, second = (load_file(tmp_path / name / "model.safetensors") for name in ("a", "b"))
+    assert first.keys() == second.keys()
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
+    assert set(logs[0]["final_probes"]) == {"seen combos", "held-out combos", "glyphs", "textures"}
