@@ -4,7 +4,6 @@ switches on small synthetic tasks, and the world-cil criteria in one engine run.
 from __future__ import annotations
 
 import io
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from driftless.config import apply_overrides, build_run_config
 from driftless.engine import run
 from driftless.errors import ConfigError
 from driftless.methods import build_method
-from driftless.methods.base import Context, LabelSpace, TaskData
+from driftless.methods.base import Context, TaskData
 from driftless.methods.parts.fusion import (
     average_fuse,
     fusion_mask,
@@ -30,6 +29,7 @@ from driftless.methods.parts.gaussian_replay import (
 )
 from driftless.methods.parts.gaussian_stats import GaussianClassStats
 from driftless.report import build_results
+from toy_tasks import feature_context, feature_tasks, synthetic_label_space
 
 
 def _matrix(rows: int, cols: int, seed: int) -> torch.Tensor:
@@ -210,20 +210,7 @@ SMALL = {"steps": 20, "calibration_steps": 10, "calibration_per_class": 8, "lr":
 
 
 def _context(seed: int = 0) -> Context:
-    texts = F.normalize(
-        torch.randn(NUM_CLASSES, DIM, generator=torch.Generator().manual_seed(99)), dim=-1
-    )
-    return Context(
-        backbone=SimpleNamespace(logit_scale=LOGIT_SCALE),
-        fabric=SimpleNamespace(device=torch.device("cpu")),
-        generator=torch.Generator().manual_seed(seed),
-        text_embeddings=lambda space: texts[list(space.class_ids)],
-    )
-
-
-def _space(class_ids) -> LabelSpace:
-    ids = tuple(int(c) for c in class_ids)
-    return LabelSpace(ids, tuple(f"class {c}" for c in ids), tuple(("{}",) for _ in ids))
+    return feature_context(seed, num_classes=NUM_CLASSES, dim=DIM, logit_scale=LOGIT_SCALE)
 
 
 def _tasks(split=((0, 1), (2, 3), (4, 5)), per_class: int = 10) -> list[TaskData]:
@@ -233,21 +220,7 @@ def _tasks(split=((0, 1), (2, 3), (4, 5)), per_class: int = 10) -> list[TaskData
     features = torch.tensor(
         centres[labels] + rng.normal(0, 1, size=(len(labels), DIM)), dtype=torch.float32
     )
-    labels = torch.tensor(labels)
-    tasks, seen = [], []
-    for t, block in enumerate(split):
-        rows = torch.isin(labels, torch.tensor(block))
-        seen += list(block)
-        tasks.append(
-            TaskData(
-                task=SimpleNamespace(index=t, name=f"task {t}", class_ids=tuple(block)),
-                labels=labels[rows],
-                label_space=_space(block),
-                seen_label_space=_space(seen),
-                features=features[rows],
-            )
-        )
-    return tasks
+    return feature_tasks(features, torch.tensor(labels), split)
 
 
 def _probe() -> torch.Tensor:
@@ -264,7 +237,7 @@ def _learned(config: dict, tasks: list[TaskData]):
 def test_untrained_calfuse_is_zero_shot():
     method = build_method("calfuse", SMALL)
     zero_shot = build_method("zero-shot", {})
-    space = _space(range(NUM_CLASSES))
+    space = synthetic_label_space(range(NUM_CLASSES))
     ctx = _context()
     torch.testing.assert_close(
         method.logits(_probe(), space, ctx), zero_shot.logits(_probe(), space, ctx)
@@ -279,7 +252,7 @@ def test_state_dict_round_trip_gives_identical_logits_and_training():
     buffer.seek(0)
     restored = build_method("calfuse", SMALL)
     restored.load_state_dict(torch.load(buffer, weights_only=True))
-    space = _space(range(NUM_CLASSES))  # learned and never-learned classes
+    space = synthetic_label_space(range(NUM_CLASSES))  # learned and never-learned classes
     assert torch.equal(
         method.logits(_probe(), space, _context()), restored.logits(_probe(), space, _context())
     )
@@ -292,7 +265,7 @@ def test_state_dict_round_trip_gives_identical_logits_and_training():
 
 def test_calfuse_is_deterministic_given_the_generators():
     tasks = _tasks()
-    space = _space(range(NUM_CLASSES))
+    space = synthetic_label_space(range(NUM_CLASSES))
     first = _learned(SMALL, tasks).logits(_probe(), space, _context())
     second = _learned(SMALL, tasks).logits(_probe(), space, _context())
     assert torch.equal(first, second)
@@ -317,7 +290,7 @@ def test_every_switch_trains_and_learns_the_tasks(switch):
     method = _learned({**SMALL, "steps": 60, **switch}, tasks)
     features = torch.cat([d.features for d in tasks])
     labels = torch.cat([d.labels for d in tasks])
-    logits = method.logits(features, _space(range(NUM_CLASSES)), _context())
+    logits = method.logits(features, synthetic_label_space(range(NUM_CLASSES)), _context())
     accuracy = float((logits.argmax(1) == labels).float().mean())
     assert accuracy > 2.0 / NUM_CLASSES
     if switch.get("calibration") == "off":

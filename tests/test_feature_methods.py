@@ -5,7 +5,6 @@ state round-trips, config errors, untrained classes, and one small end-to-end ru
 from __future__ import annotations
 
 import io
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,11 +15,12 @@ from hypothesis import strategies as st
 
 from driftless.errors import ConfigError
 from driftless.methods import build_method
-from driftless.methods.base import Context, LabelSpace, TaskData
+from driftless.methods.base import Context, TaskData
 from driftless.methods.parts.gaussian_stats import GaussianClassStats
 from driftless.methods.parts.random_features import RandomReLUFeatures
 from driftless.methods.parts.ridge import RecursiveRidge, RidgePath, RidgeStatistics
 from driftless.methods.parts.text_classifier import cosine_logits
+from toy_tasks import feature_context, feature_tasks, synthetic_label_space
 
 DIM = 6
 NUM_CLASSES = 6
@@ -36,23 +36,8 @@ SMALL = {  # method configs small enough for unit tests
 CLOSED_FORM = ["ncm", "lda", "ranpac", "acil", "fecam"]
 
 
-def _label_space(class_ids) -> LabelSpace:
-    ids = tuple(int(c) for c in class_ids)
-    return LabelSpace(
-        ids, tuple(f"class {c}" for c in ids), tuple(("a photo of a {}.",) for _ in ids)
-    )
-
-
 def _context(seed: int = 0) -> Context:
-    texts = F.normalize(
-        torch.randn(NUM_CLASSES, DIM, generator=torch.Generator().manual_seed(99)), dim=-1
-    )
-    return Context(
-        backbone=SimpleNamespace(logit_scale=LOGIT_SCALE),
-        fabric=SimpleNamespace(device=torch.device("cpu")),
-        generator=torch.Generator().manual_seed(seed),
-        text_embeddings=lambda space: texts[list(space.class_ids)],
-    )
+    return feature_context(seed, num_classes=NUM_CLASSES, dim=DIM, logit_scale=LOGIT_SCALE)
 
 
 def _dataset(seed: int = 0, per_class: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,26 +47,6 @@ def _dataset(seed: int = 0, per_class: int = 12) -> tuple[torch.Tensor, torch.Te
     labels = np.repeat(np.arange(NUM_CLASSES), per_class)
     features = centres[labels] + rng.normal(0.0, 1.0, size=(len(labels), DIM))
     return torch.tensor(features, dtype=torch.float32), torch.tensor(labels)
-
-
-def _tasks(features, labels, split, order=None) -> list[TaskData]:
-    """TaskData for each block of classes in ``split``; ``order[t]`` permutes task t's rows."""
-    tasks, seen = [], []
-    for t, block in enumerate(split):
-        rows = torch.nonzero(torch.isin(labels, torch.tensor(block))).flatten()
-        if order is not None:
-            rows = rows[torch.as_tensor(order[t])]
-        seen += list(block)
-        tasks.append(
-            TaskData(
-                task=SimpleNamespace(index=t, name=f"task {t}", class_ids=tuple(block)),
-                labels=labels[rows],
-                label_space=_label_space(block),
-                seen_label_space=_label_space(seen),
-                features=features[rows],
-            )
-        )
-    return tasks
 
 
 def _learn(name: str, tasks: list[TaskData], config: dict | None = None, seed: int = 0):
@@ -113,7 +78,7 @@ def test_acil_equals_joint_ridge_after_every_task(split, batch_size):
     config = {"buffer_size": 40, "batch_size": batch_size, "gamma": 0.1}
     method = build_method("acil", config)
     seen_rows = []
-    for t, data in enumerate(_tasks(features, labels, split)):
+    for t, data in enumerate(feature_tasks(features, labels, split)):
         method.learn(data, _context(t))
         seen_rows.append(data)
         x = method.buffer_(torch.cat([d.features for d in seen_rows]))
@@ -148,8 +113,8 @@ def test_recursive_ridge_matches_joint_with_growing_targets():
 def test_lda_equals_its_joint_version_and_the_direct_formula(covariance):
     features, labels = _dataset()
     config = {"covariance": covariance, "shrinkage": 0.5}
-    incremental = _learn("lda", _tasks(features, labels, SPLITS[2]), config)
-    joint = _learn("lda", _tasks(features, labels, SPLITS[0]), config)
+    incremental = _learn("lda", feature_tasks(features, labels, SPLITS[2]), config)
+    joint = _learn("lda", feature_tasks(features, labels, SPLITS[0]), config)
     ids, weights, bias = incremental.head()
     joint_ids, joint_weights, joint_bias = joint.head()
     assert ids == joint_ids == list(range(NUM_CLASSES))
@@ -170,8 +135,8 @@ def test_lda_equals_its_joint_version_and_the_direct_formula(covariance):
 
 def test_ncm_equals_its_joint_version():
     features, labels = _dataset()
-    incremental = _learn("ncm", _tasks(features, labels, SPLITS[2]))
-    joint = _learn("ncm", _tasks(features, labels, SPLITS[0]))
+    incremental = _learn("ncm", feature_tasks(features, labels, SPLITS[2]))
+    joint = _learn("ncm", feature_tasks(features, labels, SPLITS[0]))
     ids = list(range(NUM_CLASSES))
     means = torch.stack([features[labels == c].double().mean(0) for c in ids])
     assert _relative(incremental.class_means_.means(ids), joint.class_means_.means(ids)) < 1e-12
@@ -199,7 +164,7 @@ def test_gaussian_stats_covariances_match_direct_computation():
 
 def test_ranpac_weights_equal_a_direct_solve_for_the_chosen_lambda():
     features, labels = _dataset(per_class=20)
-    method = _learn("ranpac", _tasks(features, labels, SPLITS[1]))
+    method = _learn("ranpac", feature_tasks(features, labels, SPLITS[1]))
     state = method.state_dict()
     gram, targets = state["stats"]["gram"], state["stats"]["targets"]
     # G and C are the sums over every expanded training row
@@ -215,7 +180,7 @@ def test_ranpac_weights_equal_a_direct_solve_for_the_chosen_lambda():
 
 def test_ranpac_picks_the_lambda_a_brute_force_search_picks():
     features, labels = _dataset(per_class=20)
-    (data,) = _tasks(features, labels, SPLITS[0])
+    (data,) = feature_tasks(features, labels, SPLITS[0])
     config = {"num_features": 40, "ridge_lambdas": [1e-3, 1e-1, 1e1, 1e3]}
     method = build_method("ranpac", config)
     method.learn(data, _context(7))
@@ -300,9 +265,9 @@ def test_closed_form_methods_ignore_task_split_and_batch_order(data, seed):
     batch_size = data.draw(st.integers(1, 12))
     for name in CLOSED_FORM:
         config = {**SMALL[name], "batch_size": batch_size} if name == "acil" else SMALL[name]
-        reference = _learn(name, _tasks(features, labels, split), config)
-        shuffled = _learn(name, _tasks(features, labels, split, orders), config)
-        one_task = _learn(name, _tasks(features, labels, SPLITS[0]), config)
+        reference = _learn(name, feature_tasks(features, labels, split), config)
+        shuffled = _learn(name, feature_tasks(features, labels, split, orders), config)
+        one_task = _learn(name, feature_tasks(features, labels, SPLITS[0]), config)
         for key, value in _closed_form_state(name, reference).items():
             assert _relative(_closed_form_state(name, shuffled)[key], value) < 1e-9, (name, key)
             # the random expansions are drawn from the first task's generator: the same here
@@ -315,14 +280,14 @@ def test_closed_form_methods_ignore_task_split_and_batch_order(data, seed):
 @pytest.mark.parametrize("name", [*CLOSED_FORM, "linear-probe"])
 def test_state_dict_round_trip_gives_identical_logits_and_training(name):
     features, labels = _dataset()
-    tasks = _tasks(features, labels, SPLITS[2])
+    tasks = feature_tasks(features, labels, SPLITS[2])
     method = _learn(name, tasks[:2])
     buffer = io.BytesIO()
     torch.save(method.state_dict(), buffer)
     buffer.seek(0)
     restored = build_method(name, SMALL[name])
     restored.load_state_dict(torch.load(buffer, weights_only=True))
-    everything = _label_space(range(NUM_CLASSES))  # trained and untrained classes
+    everything = synthetic_label_space(range(NUM_CLASSES))  # trained and untrained classes
     ctx = _context()
     assert torch.equal(
         method.logits(features, everything, ctx), restored.logits(features, everything, ctx)
@@ -343,7 +308,7 @@ def test_untrained_method_round_trips_and_is_zero_shot(name):
     buffer.seek(0)
     restored.load_state_dict(torch.load(buffer, weights_only=True))
     features, _ = _dataset()
-    everything = _label_space(range(NUM_CLASSES))
+    everything = synthetic_label_space(range(NUM_CLASSES))
     ctx = _context()
     zero_shot = cosine_logits(features, ctx.text_embeddings(everything), LOGIT_SCALE)
     assert torch.equal(restored.logits(features, everything, ctx), zero_shot)
@@ -355,18 +320,18 @@ def test_untrained_method_round_trips_and_is_zero_shot(name):
 @pytest.mark.parametrize("name", ["lda", "ranpac", "acil", "fecam"])
 def test_mixed_label_spaces_rank_untrained_classes_below_trained_ones(name):
     features, labels = _dataset()
-    method = _learn(name, _tasks(features, labels, SPLITS[1])[:1])  # classes 0 and 1 only
-    everything = _label_space(range(NUM_CLASSES))
+    method = _learn(name, feature_tasks(features, labels, SPLITS[1])[:1])  # classes 0 and 1 only
+    everything = synthetic_label_space(range(NUM_CLASSES))
     ctx = _context()
     scores = method.logits(features, everything, ctx)
     assert set(scores.argmax(1).tolist()) <= {0, 1}
-    untrained = _label_space(range(2, NUM_CLASSES))
+    untrained = synthetic_label_space(range(2, NUM_CLASSES))
     zero_shot = cosine_logits(features, ctx.text_embeddings(untrained), LOGIT_SCALE)
     assert torch.equal(method.logits(features, untrained, ctx), zero_shot)
     assert torch.equal(scores[:, 2:].argmax(1), zero_shot.argmax(1))  # their order is kept
     with pytest.raises(ConfigError, match=rf"{name}\.unseen=error"):
         _learn(
-            name, _tasks(features, labels, SPLITS[1])[:1], {**SMALL[name], "unseen": "error"}
+            name, feature_tasks(features, labels, SPLITS[1])[:1], {**SMALL[name], "unseen": "error"}
         ).logits(features, everything, ctx)
 
 
@@ -375,7 +340,7 @@ def test_mixed_label_spaces_rank_untrained_classes_below_trained_ones(name):
 
 def test_fecam_scores_are_mahalanobis_with_shrunk_correlation_matrices():
     features, labels = _dataset(seed=2)
-    method = _learn("fecam", _tasks(features, labels, SPLITS[0]), {"tukey_power": 0.5})
+    method = _learn("fecam", feature_tasks(features, labels, SPLITS[0]), {"tukey_power": 0.5})
     f = features.double()
     phi = f.sign() * f.abs().sqrt()
     x = F.normalize(phi, dim=-1)
@@ -388,7 +353,7 @@ def test_fecam_scores_are_mahalanobis_with_shrunk_correlation_matrices():
         precision = torch.linalg.inv(shrunk / torch.outer(std, std))
         centred = x - F.normalize(phi[labels == c].mean(0), dim=0)
         expected.append(-((centred @ precision) * centred).sum(1))
-    scores = method.logits(features, _label_space(range(NUM_CLASSES)), _context())
+    scores = method.logits(features, synthetic_label_space(range(NUM_CLASSES)), _context())
     torch.testing.assert_close(scores, torch.stack(expected, 1).float(), rtol=1e-5, atol=1e-4)
 
 
@@ -397,10 +362,10 @@ def test_fecam_scores_are_mahalanobis_with_shrunk_correlation_matrices():
 
 def test_linear_probe_is_deterministic_and_learns_the_current_task():
     features, labels = _dataset()
-    tasks = _tasks(features, labels, SPLITS[1])
+    tasks = feature_tasks(features, labels, SPLITS[1])
     a = _learn("linear-probe", tasks, {"epochs": 20, "lr": 0.05})
     b = _learn("linear-probe", tasks, {"epochs": 20, "lr": 0.05})
-    everything = _label_space(range(NUM_CLASSES))
+    everything = synthetic_label_space(range(NUM_CLASSES))
     logits = a.logits(features, everything, _context())
     assert torch.equal(logits, b.logits(features, everything, _context()))
     last = torch.isin(labels, torch.tensor([4, 5]))

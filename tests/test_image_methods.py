@@ -9,18 +9,16 @@ import io
 import numpy as np
 import pytest
 import torch
-from lightning.fabric import Fabric
 
-from driftless.benchmarks.registry import load_benchmark
 from driftless.config import build_run_config
 from driftless.engine import run
 from driftless.engine.inputs import ImageSamples
 from driftless.errors import ConfigError
-from driftless.methods.base import Context, LabelSpace, TaskData
+from driftless.methods.base import LabelSpace
 from driftless.methods.parts.image_training import ImageEncoder
-from driftless.methods.parts.text_classifier import TextEmbeddingCache
 from driftless.methods.registry import build_method
 from driftless.report import build_results
+from toy_tasks import image_context, image_task_data, toy_image_setup
 
 IMAGE_METHODS = ["finetune", "lwf", "wise-ft"]
 CHANCE = 100.0 / 12
@@ -89,27 +87,7 @@ def test_same_seed_same_matrices(tmp_path, cache_dir):
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    from driftless.backbones import tiny_random_clip
-
-    benchmark = load_benchmark("toy-cil", tmp_path_factory.mktemp("data"))
-    backbone = tiny_random_clip(seed=0)
-    texts = TextEmbeddingCache(backbone)
-    texts(LabelSpace.of(benchmark, range(len(benchmark.classes))))
-    return benchmark, backbone, texts
-
-
-def _context(toy, seed: int) -> Context:
-    _, backbone, texts = toy
-    fabric = Fabric(accelerator="cpu", devices=1, precision="32-true")
-    return Context(backbone, fabric, torch.Generator().manual_seed(seed), texts, 64, False)
-
-
-def _task_data(toy, t: int) -> TaskData:
-    benchmark, backbone, _ = toy
-    task = benchmark.tasks[t]
-    images = ImageSamples(benchmark, task.train, backbone.preprocess)
-    return TaskData(task, images.labels, LabelSpace.of(benchmark, task.class_ids),
-                    LabelSpace.of(benchmark, benchmark.seen_class_ids(t + 1)), images=images)  # fmt: skip
+    return toy_image_setup(tmp_path_factory.mktemp("data"))
 
 
 def _test_pixels(toy) -> torch.Tensor:
@@ -127,7 +105,7 @@ def test_state_dict_round_trip_resumes_exactly(toy, name):
     config = {"iterations": 3, "train_last_blocks": 1}
     method = build_method(name, config)
     for t in range(2):
-        method.learn(_task_data(toy, t), _context(toy, seed=t))
+        method.learn(image_task_data(toy, t), image_context(toy, seed=t))
     state = method.state_dict()
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -137,12 +115,12 @@ def test_state_dict_round_trip_resumes_exactly(toy, name):
 
     pixels = _test_pixels(toy)
     everything = LabelSpace.of(benchmark, range(len(benchmark.classes)))
-    ctx = _context(toy, seed=99)
+    ctx = image_context(toy, seed=99)
     expected = method.logits(pixels, everything, ctx)
     assert torch.equal(restored.logits(pixels, everything, ctx), expected)
     # the next task from the restored state equals the next task from the original
-    method.learn(_task_data(toy, 2), _context(toy, seed=2))
-    restored.learn(_task_data(toy, 2), _context(toy, seed=2))
+    method.learn(image_task_data(toy, 2), image_context(toy, seed=2))
+    restored.learn(image_task_data(toy, 2), image_context(toy, seed=2))
     after = method.logits(pixels, everything, ctx)
     assert torch.equal(restored.logits(pixels, everything, ctx), after)
     assert not torch.equal(after, expected)  # it did learn
@@ -166,7 +144,7 @@ def test_state_before_any_task_is_empty_and_loads(toy):
     pixels = _test_pixels(toy)
     space = LabelSpace.of(benchmark, range(len(benchmark.classes)))
     zero_shot = build_method("zero-shot")
-    ctx = _context(toy, seed=0)
+    ctx = image_context(toy, seed=0)
     with torch.inference_mode():
         features = backbone.encode_images(pixels)
         assert torch.equal(

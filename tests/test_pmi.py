@@ -11,9 +11,7 @@ from typing import ClassVar
 import pytest
 import torch
 import torch.nn.functional as F
-from lightning.fabric import Fabric
 
-from driftless.benchmarks.registry import load_benchmark
 from driftless.config import build_run_config
 from driftless.engine import run
 from driftless.engine.inputs import ImageSamples
@@ -28,9 +26,9 @@ from driftless.methods.parts.inversion import (
     pixel_bounds,
     synthesize,
 )
-from driftless.methods.parts.text_classifier import TextEmbeddingCache
 from driftless.methods.pmi import PMI
 from driftless.methods.registry import build_method
+from toy_tasks import image_context, image_task_data, toy_image_setup
 
 FAST = {"iterations": 6, "synthetic_per_class": 2, "inversion_steps": 20, "layer_steps": 2,
         "first_block_factor": 2}  # fmt: skip
@@ -47,27 +45,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    from driftless.backbones import tiny_random_clip
-
-    benchmark = load_benchmark("toy-cil", tmp_path_factory.mktemp("data"))
-    backbone = tiny_random_clip(seed=0)
-    texts = TextEmbeddingCache(backbone)
-    texts(LabelSpace.of(benchmark, range(len(benchmark.classes))))
-    return benchmark, backbone, texts
-
-
-def _context(toy, seed: int) -> Context:
-    _, backbone, texts = toy
-    fabric = Fabric(accelerator="cpu", devices=1, precision="32-true")
-    return Context(backbone, fabric, torch.Generator().manual_seed(seed), texts, 64, False)
-
-
-def _task_data(toy, t: int) -> TaskData:
-    benchmark, backbone, _ = toy
-    task = benchmark.tasks[t]
-    images = ImageSamples(benchmark, task.train, backbone.preprocess)
-    return TaskData(task, images.labels, LabelSpace.of(benchmark, task.class_ids),
-                    LabelSpace.of(benchmark, benchmark.seen_class_ids(t + 1)), images=images)  # fmt: skip
+    return toy_image_setup(tmp_path_factory.mktemp("data"))
 
 
 def test_patch_embedding_least_squares_is_exact(tiny_backbone):
@@ -91,9 +69,9 @@ def test_patch_embedding_least_squares_is_exact(tiny_backbone):
 def made_model(toy):
     """A tiny random model fine-tuned on toy-cil's first task, with its statistics."""
     _, _, texts = toy
-    data = _task_data(toy, 0)
+    data = image_task_data(toy, 0)
     method = build_method("pmi", {"iterations": 40, "lr": 1e-3})
-    method.learn(data, _context(toy, seed=0))
+    method.learn(data, image_context(toy, seed=0))
     encoder = method.encoder_
     space = data.label_space
     return method, encoder, texts(space), space
@@ -177,7 +155,7 @@ def test_state_dict_round_trip_resumes_exactly(toy):
     benchmark, _, _ = toy
     method = build_method("pmi", FAST)
     for t in range(2):
-        method.learn(_task_data(toy, t), _context(toy, seed=t))
+        method.learn(image_task_data(toy, t), image_context(toy, seed=t))
     assert method.synthesis_log_ and method.synthesis_log_[0]["images"] == 4 * 2
     buffer = io.BytesIO()
     torch.save(method.state_dict(), buffer)
@@ -187,17 +165,17 @@ def test_state_dict_round_trip_resumes_exactly(toy):
     samples = ImageSamples(benchmark, [s.samples for s in benchmark.eval_splits], toy[1].preprocess)
     pixels = torch.stack([samples[i][0] for i in range(0, len(samples), 8)])
     space = LabelSpace.of(benchmark, range(len(benchmark.classes)))
-    ctx = _context(toy, seed=99)
+    ctx = image_context(toy, seed=99)
     assert torch.equal(restored.logits(pixels, space, ctx), method.logits(pixels, space, ctx))
-    method.learn(_task_data(toy, 2), _context(toy, seed=2))
-    restored.learn(_task_data(toy, 2), _context(toy, seed=2))
+    method.learn(image_task_data(toy, 2), image_context(toy, seed=2))
+    restored.learn(image_task_data(toy, 2), image_context(toy, seed=2))
     assert torch.equal(restored.logits(pixels, space, ctx), method.logits(pixels, space, ctx))
     assert restored.synthesis_log_[-1]["images"] == method.synthesis_log_[-1]["images"] == 6 * 2
 
 
 def test_class_statistics_come_from_real_images_of_the_task(toy, made_model):
     method, encoder, _, space = made_model
-    data = _task_data(toy, 0)
+    data = image_task_data(toy, 0)
     pixels = torch.stack([data.images[i][0] for i in range(len(data.images))])
     expected = GaussianClassStats()
     with torch.no_grad():

@@ -13,7 +13,7 @@ own split was drawn once and is only published as image folders).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -58,6 +58,25 @@ def wnid_folder_samples(
     return paths, labels
 
 
+def wnid_dataset(
+    dataset: str,
+    wnids: Sequence[str],
+    splits: Mapping[str, Split],
+    templates: str | Sequence[str] | None,
+    metadata: Mapping[str, object],
+) -> Dataset:
+    """The dataset whose label l is the WordNet id ``wnids[l]``, named as CLIP names it, with
+    ``templates`` resolved by :func:`~driftless.data.catalog.resolve_templates`."""
+    names = imagenet_class_names()
+    return Dataset(
+        dataset,
+        tuple(names[w] for w in wnids),
+        splits,
+        resolve_templates(dataset, templates),
+        metadata,
+    )
+
+
 def _two_hundred_classes(
     dataset: str,
     root: str | os.PathLike[str],
@@ -86,14 +105,7 @@ def _two_hundred_classes(
     else:
         splits = random_train_test(*wnid_folder_samples(dataset, folder, wnids), folder)
         split = "random"
-    names = imagenet_class_names()
-    return Dataset(
-        dataset,
-        tuple(names[w] for w in wnids),
-        splits,
-        resolve_templates(dataset, templates),
-        {"folder": str(folder), "split": split},
-    )
+    return wnid_dataset(dataset, wnids, splits, templates, {"folder": str(folder), "split": split})
 
 
 def imagenet_r(
@@ -134,11 +146,4 @@ def imagenet100(
             raise malformed(dataset, folder / sub, f"lacks the class folders {absent[:5]}")
         paths, labels = wnid_folder_samples(dataset, folder / sub, wnids, require_all=False)
         splits[split] = files_split(paths, labels, folder)
-    names = imagenet_class_names()
-    return Dataset(
-        dataset,
-        tuple(names[w] for w in wnids),
-        splits,
-        resolve_templates(dataset, templates),
-        {"folder": str(folder)},
-    )
+    return wnid_dataset(dataset, wnids, splits, templates, {"folder": str(folder)})

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from driftless.data.catalog import imagenet_class_names, resolve_templates
+from driftless.data.catalog import imagenet_class_names
 from driftless.data.dataset import Dataset
+from driftless.data.imagenet import wnid_dataset
 from driftless.data.ondisk import files_split, find_folder, image_files, malformed, read_lines
 
 NAME = "tinyimagenet"
@@ -53,10 +54,4 @@ def tinyimagenet(
         "train": files_split(train_paths, train_labels, folder),
         "test": files_split(test_paths, test_labels, folder),
     }
-    return Dataset(
-        NAME,
-        tuple(names[w] for w in wnids),
-        splits,
-        resolve_templates(NAME, templates),
-        {"folder": str(folder)},
-    )
+    return wnid_dataset(NAME, wnids, splits, templates, {"folder": str(folder)})

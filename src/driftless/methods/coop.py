@@ -20,52 +20,32 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
 from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
 from driftless.methods.parts.prompt_learner import (
     PromptEncoder,
+    PromptTrainingConfig,
     TemplatedPrompts,
     cpu_threads,
-    fit_contexts,
+    fit_task_contexts,
     frozen,
     initial_context,
+    reuse_encoder,
     split_template,
 )
 from driftless.methods.parts.text_classifier import cosine_logits
 from driftless.methods.registry import register_method
 
 
-class CoOpConfig(MethodConfig):
-    """Hyper-parameters of :class:`CoOp`."""
-
-    n_ctx: int = Field(default=4, ge=1)
-    """Context vectors (shared by all classes)."""
-
-    init: str | None = "a photo of a"
-    """Text whose token embeddings initialise the context (None: N(0, 0.02²))."""
+class CoOpConfig(PromptTrainingConfig):
+    """Hyper-parameters of :class:`CoOp` (its one context is shared by all classes)."""
 
     prompt: str = "{}."
     """Template around [context + class name]; ``{}`` marks where they go."""
 
     classes: Literal["seen", "task"] = "seen"
     """Cross-entropy over every class seen so far, or over the current task's classes only."""
-
-    epochs: int = Field(default=10, gt=0)
-    """Passes over each task's features."""
-
-    batch_size: int = Field(default=32, gt=0)
-    """Features per optimizer step."""
-
-    lr: float = Field(default=2e-3, gt=0.0)
-    """Adam learning rate of the context."""
-
-    weight_decay: float = Field(default=0.0, ge=0.0)
-    """Adam's L2 penalty on the context."""
-
-    cpu_threads: int | None = Field(default=1, ge=1)
-    """Intra-op threads while the text tower trains or encodes prompts on a CPU (its operations
-    are too small to gain from more); None keeps torch's setting."""
 
     @field_validator("prompt")
     @classmethod
@@ -89,8 +69,7 @@ class CoOp:
         self._prototypes: dict[str, torch.Tensor] = {}
 
     def _prompt_encoder(self, ctx: Context) -> PromptEncoder:
-        if self._encoder is None or self._encoder.backbone is not ctx.backbone:
-            self._encoder = PromptEncoder(ctx.backbone)
+        self._encoder = reuse_encoder(self._encoder, ctx.backbone)
         return self._encoder
 
     def _context(self, ctx: Context) -> torch.Tensor:
@@ -111,25 +90,14 @@ class CoOp:
         assert data.features is not None
         space = data.seen_label_space if self.config.classes == "seen" else data.label_space
         prompts = self._prompts(space.names, ctx)
-        column = {c: i for i, c in enumerate(space.class_ids)}
-        targets = torch.tensor([column[int(c)] for c in data.labels.tolist()])
 
         def step(context: torch.Tensor) -> tuple[torch.Tensor, None]:
             """Every class's prompt with the shared context; no penalty."""
             return prompts.prototypes(context[None].expand(len(space), -1, -1)), None
 
         with frozen(ctx.backbone.model), cpu_threads(ctx.device, self.config.cpu_threads):
-            self.context_ = fit_contexts(
-                self._context(ctx),
-                step,
-                data.features.to(ctx.device),
-                targets,
-                scale=ctx.backbone.logit_scale,
-                epochs=self.config.epochs,
-                batch_size=self.config.batch_size,
-                lr=self.config.lr,
-                weight_decay=self.config.weight_decay,
-                generator=ctx.generator,
+            self.context_ = fit_task_contexts(
+                self._context(ctx), step, data, space, ctx, self.config
             )
         self._prototypes.clear()
 

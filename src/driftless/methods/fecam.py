@@ -24,15 +24,16 @@ Cost: a D×D float64 scatter matrix per class (D = 512: 2 MB per class).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
+from driftless.methods.base import Context, MethodConfig, TaskData
 from driftless.methods.parts.gaussian_stats import GaussianClassStats
-from driftless.methods.parts.untrained_classes import UntrainedClassesConfig, score_label_space
+from driftless.methods.parts.untrained_classes import GaussianStatsHead, UntrainedClassesConfig
 from driftless.methods.registry import register_method
 
 
@@ -54,12 +55,13 @@ class FeCAMConfig(UntrainedClassesConfig):
 
 
 @register_method
-class FeCAM:
+class FeCAM(GaussianStatsHead):
     """FeCAM: Mahalanobis classifier with shrunk, correlation-normalized per-class covariances."""
 
     name: ClassVar[str] = "fecam"
     inputs: ClassVar[str] = "features"
     Config: ClassVar[type[MethodConfig]] = FeCAMConfig
+    config: FeCAMConfig
 
     def __init__(self, config: FeCAMConfig | None = None):
         self.config = config or FeCAMConfig()
@@ -110,28 +112,16 @@ class FeCAM:
             )
         return self._precisions[class_id]
 
-    def logits(self, batch: torch.Tensor, label_space: LabelSpace, ctx: Context) -> torch.Tensor:
-        """−(x̂ − μ̂_c)ᵀ P_c (x̂ − μ̂_c) for trained classes; zero-shot logits for the others."""
+    def score_trained(self, batch: torch.Tensor, class_ids: Sequence[int]) -> torch.Tensor:
+        """−(x̂ − μ̂_c)ᵀ P_c (x̂ − μ̂_c) for each class c of ``class_ids``."""
+        x = F.normalize(self.transform(batch), dim=-1)
+        means = F.normalize(self.stats_.means(class_ids), dim=-1)
+        distances = []
+        for mean, class_id in zip(means, class_ids, strict=True):
+            centred = x - mean
+            distances.append(((centred @ self.precision(class_id)) * centred).sum(dim=1))
+        return -torch.stack(distances, dim=1)
 
-        def score(class_ids: list[int]) -> torch.Tensor:
-            x = F.normalize(self.transform(batch), dim=-1)
-            means = F.normalize(self.stats_.means(class_ids), dim=-1)
-            distances = []
-            for mean, class_id in zip(means, class_ids, strict=True):
-                centred = x - mean
-                distances.append(((centred @ self.precision(class_id)) * centred).sum(dim=1))
-            return -torch.stack(distances, dim=1)
-
-        return score_label_space(
-            self.name, batch, label_space, ctx, self.stats_, score,
-            self.config.unseen, self.config.mixing,
-        )  # fmt: skip
-
-    def state_dict(self) -> dict[str, Any]:
-        """Per-class counts, sums and scatters (covariances are recomputed from them)."""
-        return {"stats": self.stats_.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the per-class sums."""
-        self.stats_.load_state_dict(state["stats"])
+    def forget_derived(self) -> None:
+        """Drop the cached precisions."""
         self._precisions = {}

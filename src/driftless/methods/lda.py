@@ -21,15 +21,16 @@ pooled within-class covariance instead. Classes never trained on are scored by z
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from collections.abc import Sequence
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field
 
-from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
+from driftless.methods.base import Context, MethodConfig, TaskData
 from driftless.methods.parts.gaussian_stats import GaussianClassStats
 from driftless.methods.parts.ridge import solve_positive_definite
-from driftless.methods.parts.untrained_classes import UntrainedClassesConfig, score_label_space
+from driftless.methods.parts.untrained_classes import GaussianStatsHead, UntrainedClassesConfig
 from driftless.methods.registry import register_method
 
 
@@ -44,12 +45,13 @@ class LDAConfig(UntrainedClassesConfig):
 
 
 @register_method
-class LDA:
+class LDA(GaussianStatsHead):
     """LDA head (FSA): shared covariance with shrinkage, exact incremental updates from sums."""
 
     name: ClassVar[str] = "lda"
     inputs: ClassVar[str] = "features"
     Config: ClassVar[type[MethodConfig]] = LDAConfig
+    config: LDAConfig
 
     def __init__(self, config: LDAConfig | None = None):
         self.config = config or LDAConfig()
@@ -82,25 +84,13 @@ class LDA:
             self._head = (ids, weights, bias)
         return self._head
 
-    def logits(self, batch: torch.Tensor, label_space: LabelSpace, ctx: Context) -> torch.Tensor:
-        """w_cᵀ f(x) + b_c for trained classes; zero-shot logits for the others."""
+    def score_trained(self, batch: torch.Tensor, class_ids: Sequence[int]) -> torch.Tensor:
+        """w_cᵀ f(x) + b_c for each class c of ``class_ids``."""
+        ids, weights, bias = self.head()
+        column = {c: i for i, c in enumerate(ids)}
+        cols = [column[c] for c in class_ids]
+        return batch.detach().cpu().to(torch.float64) @ weights[:, cols] + bias[cols]
 
-        def score(class_ids: list[int]) -> torch.Tensor:
-            ids, weights, bias = self.head()
-            column = {c: i for i, c in enumerate(ids)}
-            cols = [column[c] for c in class_ids]
-            return batch.detach().cpu().to(torch.float64) @ weights[:, cols] + bias[cols]
-
-        return score_label_space(
-            self.name, batch, label_space, ctx, self.stats_, score,
-            self.config.unseen, self.config.mixing,
-        )  # fmt: skip
-
-    def state_dict(self) -> dict[str, Any]:
-        """The running sums (the head is recomputed from them)."""
-        return {"stats": self.stats_.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the running sums."""
-        self.stats_.load_state_dict(state["stats"])
+    def forget_derived(self) -> None:
+        """Drop the cached head."""
         self._head = None

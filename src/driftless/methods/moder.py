@@ -76,11 +76,13 @@ from driftless.methods.parts.expert_hub import (
 )
 from driftless.methods.parts.prompt_learner import (
     PromptEncoder,
+    PromptTrainingConfig,
     TemplatedPrompts,
     cpu_threads,
-    fit_contexts,
+    fit_task_contexts,
     frozen,
     initial_context,
+    reuse_encoder,
 )
 from driftless.methods.parts.text_classifier import cosine_logits
 from driftless.methods.registry import register_method
@@ -88,34 +90,13 @@ from driftless.methods.registry import register_method
 Composition = Literal["contexts", "prototypes", "offsets"]
 
 
-class MoDERConfig(MethodConfig):
-    """Hyper-parameters of :class:`MoDER` (defaults: driftless's definition in METHODS.md)."""
-
-    n_ctx: int = Field(default=4, ge=1)
-    """Context vectors per expert."""
-
-    init: str | None = "a photo of a"
-    """Text whose token embeddings initialise every expert (None: N(0, 0.02²))."""
+class MoDERConfig(PromptTrainingConfig):
+    """Hyper-parameters of :class:`MoDER` (defaults: driftless's definition in METHODS.md); each
+    expert is one learned context."""
 
     template_augmentation: bool = True
     """Train each expert with a template drawn at random per step and ensemble all templates in
     its prototype; False: the class's first template only, in training and in the prototype."""
-
-    epochs: int = Field(default=10, gt=0)
-    """Passes over each task's features."""
-
-    batch_size: int = Field(default=32, gt=0)
-    """Features per optimizer step."""
-
-    lr: float = Field(default=2e-3, gt=0.0)
-    """Adam learning rate of the context vectors."""
-
-    weight_decay: float = Field(default=0.0, ge=0.0)
-    """Adam's L2 penalty on the context vectors."""
-
-    cpu_threads: int | None = Field(default=1, ge=1)
-    """Intra-op threads while the text tower trains or encodes prompts on a CPU (its operations
-    are too small to gain from more); None keeps torch's setting."""
 
     shift_penalty: float = Field(default=100.0, ge=0.0)
     """Weight λ of λ · ‖mean_c t_c(ctx_c) − mean_c t_c(ctx_c⁰)‖² over the task's prompts in
@@ -186,8 +167,7 @@ class MoDER:
 
     # -- the pieces ------------------------------------------------------------------------------
     def _prompt_encoder(self, ctx: Context) -> PromptEncoder:
-        if self._encoder is None or self._encoder.backbone is not ctx.backbone:
-            self._encoder = PromptEncoder(ctx.backbone)
+        self._encoder = reuse_encoder(self._encoder, ctx.backbone)
         return self._encoder
 
     def _templates(self, templates: Sequence[str]) -> tuple[str, ...]:
@@ -381,8 +361,6 @@ class MoDER:
                 )
         templates = [self._templates(t) for t in space.templates]
         prompts = TemplatedPrompts(encoder, space.names, templates, config.n_ctx)
-        column = {c: i for i, c in enumerate(space.class_ids)}
-        targets = torch.tensor([column[int(c)] for c in data.labels.tolist()])
         initial = torch.stack(start)
 
         with frozen(ctx.backbone.model), cpu_threads(ctx.device, config.cpu_threads):
@@ -399,18 +377,7 @@ class MoDER:
                 shift = prototypes.mean(dim=0) - reference[rows.to(reference.device)].mean(dim=0)
                 return prototypes, config.shift_penalty * shift.pow(2).sum()
 
-            contexts = fit_contexts(
-                initial,
-                step,
-                data.features.to(ctx.device),
-                targets,
-                scale=ctx.backbone.logit_scale,
-                epochs=config.epochs,
-                batch_size=config.batch_size,
-                lr=config.lr,
-                weight_decay=config.weight_decay,
-                generator=ctx.generator,
-            )
+            contexts = fit_task_contexts(initial, step, data, space, ctx, config)
             with torch.no_grad():
                 refined = prompts.prototypes(contexts.to(ctx.device)).cpu()
         zero_shot = ctx.text_embeddings(space).detach().float().cpu().clone()

@@ -29,12 +29,40 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from driftless.backbones.base import Backbone
+from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
 
 #: the placeholder every template must hold exactly once: where context + class name go
 SLOT = "{}"
+
+
+class PromptTrainingConfig(MethodConfig):
+    """Config fields of every method that trains prompt contexts with :func:`fit_task_contexts`."""
+
+    n_ctx: int = Field(default=4, ge=1)
+    """Context vectors per learned context."""
+
+    init: str | None = "a photo of a"
+    """Text whose token embeddings initialise each context (None: N(0, 0.02²))."""
+
+    epochs: int = Field(default=10, gt=0)
+    """Passes over each task's features."""
+
+    batch_size: int = Field(default=32, gt=0)
+    """Features per optimizer step."""
+
+    lr: float = Field(default=2e-3, gt=0.0)
+    """Adam learning rate of the context vectors."""
+
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    """Adam's L2 penalty on the context vectors."""
+
+    cpu_threads: int | None = Field(default=1, ge=1)
+    """Intra-op threads while the text tower trains or encodes prompts on a CPU (its operations
+    are too small to gain from more); None keeps torch's setting."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +212,14 @@ class PromptEncoder:
         return self.model.text_projection(pooled)
 
 
+def reuse_encoder(encoder: PromptEncoder | None, backbone: Backbone) -> PromptEncoder:
+    """``encoder`` if it drives ``backbone``'s text tower, else a new encoder for ``backbone``: a
+    method keeps its encoder (and its tokenizer look-ups) from task to task."""
+    if encoder is None or encoder.backbone is not backbone:
+        return PromptEncoder(backbone)
+    return encoder
+
+
 class TemplatedPrompts:
     """Every (class, template) prompt of some classes, laid out once: row ``offsets[c] + j`` is
     class c in its template j. Used to encode class prototypes with per-class contexts, either
@@ -306,6 +342,34 @@ def fit_contexts(
                 loss.backward()
                 optimizer.step()
     return parameter.detach().cpu()
+
+
+def fit_task_contexts(
+    contexts: torch.Tensor,
+    step: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]],
+    data: TaskData,
+    space: LabelSpace,
+    ctx: Context,
+    config: PromptTrainingConfig,
+) -> torch.Tensor:
+    """:func:`fit_contexts` on a task's cached features with ``config``'s optimizer settings, the
+    backbone's logit scale and the context's generator. ``step``'s prototypes are the classes of
+    ``space`` in its order; every label of the task must be one of them."""
+    assert data.features is not None
+    column = {c: i for i, c in enumerate(space.class_ids)}
+    targets = torch.tensor([column[int(c)] for c in data.labels.tolist()])
+    return fit_contexts(
+        contexts,
+        step,
+        data.features.to(ctx.device),
+        targets,
+        scale=ctx.backbone.logit_scale,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        generator=ctx.generator,
+    )
 
 
 @contextmanager

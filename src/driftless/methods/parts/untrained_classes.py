@@ -14,17 +14,21 @@ nothing about the image. ``mixing`` decides what such a label space does:
   always predicts a trained class; a label space of untrained classes only is exactly zero-shot.
 - ``raw``: the two kinds of score are put side by side as they are (what ``ncm`` does; useful
   only to look at the scale mismatch).
+
+:class:`GaussianStatsHead` does this, and saving and restoring, for the heads whose whole state is a
+:class:`~driftless.methods.parts.gaussian_stats.GaussianClassStats` (LDA, FeCAM).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Sequence
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 
 from driftless.errors import ConfigError
 from driftless.methods.base import Context, LabelSpace, MethodConfig
+from driftless.methods.parts.gaussian_stats import GaussianClassStats
 from driftless.methods.parts.text_classifier import cosine_logits
 
 Unseen = Literal["text", "error"]
@@ -74,3 +78,40 @@ def score_label_space(
             zero_shot = zero_shot - gap[:, None]
         scores[:, unknown] = zero_shot
     return scores
+
+
+class GaussianStatsHead:
+    """Base of the heads whose whole state is a :class:`GaussianClassStats` of the training features
+    (LDA, FeCAM): the trained classes are the classes in the statistics, scored by
+    :meth:`score_trained`; the others go through :func:`score_label_space` as the config's
+    ``unseen`` and ``mixing`` say. Only the sums are saved: whatever a subclass computes from them
+    it drops in :meth:`forget_derived`, so that it is recomputed from restored sums."""
+
+    name: ClassVar[str]
+    config: UntrainedClassesConfig
+    stats_: GaussianClassStats
+
+    def score_trained(self, batch: torch.Tensor, class_ids: Sequence[int]) -> torch.Tensor:
+        """(B, len(class_ids)) scores of a batch for trained classes."""
+        raise NotImplementedError
+
+    def forget_derived(self) -> None:
+        """Drop every value computed from the sums."""
+        raise NotImplementedError
+
+    def logits(self, batch: torch.Tensor, label_space: LabelSpace, ctx: Context) -> torch.Tensor:
+        """:meth:`score_trained` for trained classes; zero-shot logits for the others."""
+        return score_label_space(
+            self.name, batch, label_space, ctx, self.stats_,
+            lambda class_ids: self.score_trained(batch, class_ids),
+            self.config.unseen, self.config.mixing,
+        )  # fmt: skip
+
+    def state_dict(self) -> dict[str, Any]:
+        """The running sums."""
+        return {"stats": self.stats_.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the running sums."""
+        self.stats_.load_state_dict(state["stats"])
+        self.forget_derived()
