@@ -180,3 +180,25 @@ def test_sigkill_during_task_3_then_resume_equals_uninterrupted(tmp_path, cache_
     assert _without_timings(a) == _without_timings(b)
     # the resumed method kept its first two tasks' timings from the killed process
     assert len(a["methods"]["pausing-ncm"]["timings"]["learn_seconds"]) == 5
+
+
+def test_threads_applies_during_the_run_only(tmp_path, cache_dir, monkeypatch):
+    import torch
+
+    seen = []
+    original = CLIPBackbone.encode_images
+
+    def recording(self, pixels):
+        seen.append(torch.get_num_threads())
+        return original(self, pixels)
+
+    monkeypatch.setattr(CLIPBackbone, "encode_images", recording)
+    before = torch.get_num_threads()
+    single = run(_config(tmp_path, cache_dir, threads=1, out=tmp_path / "a"), progress=False)
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == before
+    default = run(_config(tmp_path, cache_dir, out=tmp_path / "b"), progress=False)
+    for name in ("zero-shot", "ncm"):
+        np.testing.assert_array_equal(single.methods[name].matrix, default.methods[name].matrix)
+    # a thread count is not part of what a run computes: resuming with another one is allowed
+    run(_config(tmp_path, cache_dir, threads=2, out=tmp_path / "a"), resume=True, progress=False)

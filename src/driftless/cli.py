@@ -54,6 +54,7 @@ def _run_config_data(args: argparse.Namespace) -> dict[str, Any]:
         "accelerator": args.accelerator,
         "batch_size": args.batch_size,
         "num_workers": args.num_workers,
+        "threads": args.threads,
     }
     data.update({k: v for k, v in flags.items() if v is not None})
     if args.no_eval_future:
@@ -288,6 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--accelerator", choices=["auto", "cpu", "cuda", "mps"])
     run.add_argument("--batch-size", type=int)
     run.add_argument("--num-workers", type=int)
+    run.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads (default: one per core; on a busy shared CPU, 1 is often faster)",
+    )
     run.add_argument(
         "--no-eval-future", action="store_true", help="skip evaluating unseen blocks (CI-Transfer)"
     )

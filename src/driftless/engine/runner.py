@@ -36,7 +36,9 @@ from driftless.methods.parts.text_classifier import TextEmbeddingCache
 from driftless.methods.registry import build_method, method_class
 
 # fields that say where a run lives or how it is shown, not what it computes
-_NON_SEMANTIC_FIELDS = {"out", "data_root", "cache_dir", "num_workers", "download", "reference"}
+_NON_SEMANTIC_FIELDS = {
+    "out", "data_root", "cache_dir", "num_workers", "threads", "download", "reference",
+}  # fmt: skip
 
 
 @dataclass
@@ -107,6 +109,16 @@ class Engine:
 
     def run(self) -> RunOutcome:
         """Run every method of the configuration and return the outcome."""
+        if self.config.threads is None:
+            return self._run()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.config.threads)
+        try:
+            return self._run()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self) -> RunOutcome:
         config = self.config
         if self.resume:
             _check_resume_config(self.out, config)
