@@ -81,6 +81,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             "runs, not how the methods compare.",
             file=sys.stderr,
         )
+    if args.no_progress:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # its weight-loading bar too
     outcome = run(config, resume=args.resume, progress=not args.no_progress)
     results = build_results(outcome)
     written = write_report(results, outcome.out)
