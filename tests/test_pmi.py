@@ -23,8 +23,10 @@ from driftless.methods.parts.inversion import (
     InversionConfig,
     TokenStatistics,
     invert_patch_embedding,
+    patch_difference_operator,
     pixel_bounds,
     synthesize,
+    total_variation,
 )
 from driftless.methods.pmi import PMI
 from driftless.methods.registry import build_method
@@ -63,6 +65,45 @@ def test_patch_embedding_least_squares_is_exact(tiny_backbone):
         torch.testing.assert_close(
             vision.embeddings(invert_patch_embedding(vision, wanted)), wanted, atol=1e-4, rtol=1e-4
         )
+
+
+def test_smoothest_patch_solution_is_exact_and_smoother(tiny_backbone):
+    """Both solutions reproduce the tokens exactly (the conv is wide); the smoothest one has a
+    smaller neighbour-difference energy than the minimum-norm one, which is the smallest in norm."""
+    vision = tiny_backbone.model.vision_model
+    pixels = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        tokens = vision.embeddings(pixels)
+        smooth = invert_patch_embedding(vision, tokens, "smoothest")
+        small = invert_patch_embedding(vision, tokens, "minimum-norm")
+        torch.testing.assert_close(vision.embeddings(smooth), tokens, atol=1e-4, rtol=1e-4)
+    patch = vision.embeddings.patch_size
+    difference = patch_difference_operator(patch).float()
+
+    def per_patch(image: torch.Tensor) -> torch.Tensor:  # (B·n, 3·P·P) in the conv's order
+        grid = image.unfold(2, patch, patch).unfold(3, patch, patch)  # B, 3, g, g, P, P
+        return grid.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3 * patch * patch)
+
+    energy = {name: (per_patch(x) @ difference.T).square().sum() for name, x in
+              {"smooth": smooth, "small": small}.items()}  # fmt: skip
+    assert energy["smooth"] < energy["small"]
+    assert smooth.square().sum() >= small.square().sum()
+    # optimal: no direction that leaves the tokens unchanged (A's null space) lowers vᵀMv
+    matrix = vision.embeddings.patch_embedding.weight.reshape(-1, 3 * patch * patch).double()
+    null = torch.linalg.svd(matrix, full_matrices=True).Vh[matrix.shape[0] :]  # (3P² − w, 3P²)
+    metric = difference.double().T @ difference.double() + 1e-3 * torch.eye(3 * patch * patch)
+    gradient = per_patch(smooth).double() @ metric @ null.T
+    assert gradient.abs().max() < 1e-3 * (per_patch(smooth).double() @ metric).abs().max()
+    assert total_variation(smooth).mean() < total_variation(small).mean()
+
+
+def test_jitter_is_seeded_and_needs_a_generator(toy, made_model):
+    settings = {"jitter": 2, "inversion_steps": 5, "target_loss": 0.0, "layer_steps": 1}
+    first, _ = _synthesize(toy, made_model, "noise", **settings)
+    second, _ = _synthesize(toy, made_model, "noise", **settings)
+    torch.testing.assert_close(first.pixels, second.pixels, atol=0, rtol=0)
+    unjittered, _ = _synthesize(toy, made_model, "noise", **{**settings, "jitter": 0})
+    assert not torch.equal(first.pixels, unjittered.pixels)
 
 
 @pytest.fixture(scope="module")

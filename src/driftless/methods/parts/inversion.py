@@ -21,11 +21,13 @@ Per-layer inversion walks this backwards from a target embedding z:
    input does not depend on the pixels and stays fixed, no LayerNorm needs undoing — with a penalty
    keeping the least-squares pixels of p in the valid range;
 4. the patch embedding — a linear map of each P×P patch, since the conv has kernel = stride = P and
-   no bias — inverted per patch by least squares (minimum-norm when 3P² exceeds the width).
+   no bias — inverted per patch: when 3P² exceeds the width many patches reproduce a token exactly,
+   and the smoothest of them (smallest neighbour and colour differences) is taken.
 
 Full-model inversion then minimizes, per image of class c with target z,
 CE(s·cos(f(x), t), c) + w_f·‖f(x) − z‖²/‖z‖² + w_c·InfoNCE(f̂(x), prototypes, c) + w_tv·TV(x) + w_2·‖x‖²
-with Adam on x (clamped to the valid pixel range), batched, and stops as soon as the batch's mean loss
+with Adam on x (clamped to the valid pixel range; optionally seen through a random circular shift
+of a few pixels at each step, ``jitter``), batched, and stops as soon as the batch's mean loss
 reaches ``target_loss`` (or after ``inversion_steps``).
 """
 
@@ -61,6 +63,10 @@ class InversionConfig(MethodConfig):
     """Block 0 (with the embedding layer folded in) gets this many times ``layer_steps``."""
     range_weight: float = Field(default=1.0, ge=0)
     """Weight of the penalty keeping block 0's least-squares pixels in the valid range."""
+    patch_solution: Literal["smoothest", "minimum-norm"] = "minimum-norm"
+    """Which of the many pixel patches that reproduce a patch token exactly (the conv is wide when
+    3·P² exceeds the width): the one with the smallest neighbour and colour differences, or the
+    one of smallest norm (high-frequency)."""
     inversion_steps: int = Field(default=300, ge=1)
     """Maximum Adam steps of full-model inversion (it stops earlier at ``target_loss``)."""
     inversion_lr: float = Field(default=0.05, gt=0)
@@ -79,6 +85,9 @@ class InversionConfig(MethodConfig):
     """w_tv, weight of the total-variation prior (mean absolute neighbour difference)."""
     l2_weight: float = Field(default=1e-3, ge=0)
     """w_2, weight of the ℓ2 prior (mean squared normalized pixel)."""
+    jitter: int = Field(default=0, ge=0)
+    """Full-model inversion sees the image shifted by a random offset of up to this many pixels
+    (circularly) at each step, so no pattern tied to exact pixel positions can satisfy it."""
 
 
 # -- the tower's pieces -------------------------------------------------------------------------
@@ -99,21 +108,58 @@ def patch_matrix(vision: nn.Module) -> torch.Tensor:
     return weight.reshape(weight.shape[0], -1)
 
 
-def invert_patch_embedding(vision: nn.Module, embeddings: torch.Tensor) -> torch.Tensor:
-    """Pre-LN token states e (B, 1 + n, width) → pixels (B, 3, H, W) whose patch embedding best
-    reproduces them: position embeddings removed, then A v = e solved per patch by least squares
-    (the minimum-norm solution when A is wide). The CLS token does not depend on the pixels and is
-    ignored."""
+def patch_difference_operator(patch: int) -> torch.Tensor:
+    """D (rows, 3·P·P): horizontal and vertical neighbour differences within each channel of a
+    P×P patch, and the differences between its channels at each pixel, in the conv weight's
+    (channel, row, column) order."""
+    index = torch.arange(3 * patch * patch).reshape(3, patch, patch)
+    pairs = [
+        (index[:, :, 1:], index[:, :, :-1]),
+        (index[:, 1:, :], index[:, :-1, :]),
+        (index[1:], index[:-1]),
+    ]
+    first = torch.cat([a.reshape(-1) for a, _ in pairs])
+    second = torch.cat([b.reshape(-1) for _, b in pairs])
+    operator = torch.zeros(len(first), 3 * patch * patch, dtype=torch.float64)
+    rows = torch.arange(len(first))
+    operator[rows, first] = 1.0
+    operator[rows, second] = -1.0
+    return operator
+
+
+def patch_inverse(vision: nn.Module, solution: str = "minimum-norm") -> torch.Tensor:
+    """G (3·P·P, width), float64: pixels = G · token for each patch. A tall or square A (full
+    column rank) has one least-squares answer, its pseudo-inverse. A wide A (3·P² > width) is
+    reproduced exactly by many patches: ``"minimum-norm"`` picks the one of smallest norm (A⁺),
+    ``"smoothest"`` the one minimizing vᵀMv with M = DᵀD + εI (D: :func:`patch_difference_operator`),
+    G = M⁻¹Aᵀ(AM⁻¹Aᵀ)⁻¹ — still A·G = I, but without the high-frequency pattern A⁺ leaves."""
+    matrix = patch_matrix(vision).detach().to("cpu", torch.float64)
+    width, inputs = matrix.shape
+    if solution == "minimum-norm" or inputs <= width:
+        return torch.linalg.pinv(matrix)
+    if solution != "smoothest":
+        raise ValueError(f"patch_solution: 'smoothest' or 'minimum-norm', not {solution!r}")
+    difference = patch_difference_operator(vision.embeddings.patch_size)
+    metric = difference.T @ difference + 1e-3 * torch.eye(inputs, dtype=torch.float64)
+    spread = torch.linalg.solve(metric, matrix.T)  # M⁻¹Aᵀ (3P², width)
+    return spread @ torch.linalg.inv(matrix @ spread)
+
+
+def invert_patch_embedding(
+    vision: nn.Module, embeddings: torch.Tensor, solution: str = "minimum-norm"
+) -> torch.Tensor:
+    """Pre-LN token states e (B, 1 + n, width) → pixels (B, 3, H, W) whose patch embedding
+    reproduces them (exactly when A is wide and of full row rank; best in least squares
+    otherwise): position embeddings removed, then each patch's pixels = G · token with G from
+    :func:`patch_inverse`. The CLS token does not depend on the pixels and is ignored."""
     module = vision.embeddings
     size, patch = module.image_size, module.patch_size
     grid = size // patch
     positions = module.position_embedding.weight[1:]  # (n, width)
     patches = embeddings[:, 1:] - positions  # (B, n, width)
-    # float64 on the CPU, where lstsq's "gelsd" driver gives the minimum-norm solution
-    matrix = patch_matrix(vision).detach().to("cpu", torch.float64)
-    flat = patches.detach().reshape(-1, patches.shape[-1]).to("cpu", torch.float64).T
-    solution = torch.linalg.lstsq(matrix, flat, driver="gelsd").solution  # (3·P·P, B·n)
-    values = solution.T.to(embeddings.device, embeddings.dtype)
+    inverse = patch_inverse(vision, solution)  # float64: the solve is ill-conditioned in float32
+    flat = patches.detach().reshape(-1, patches.shape[-1]).to("cpu", torch.float64)
+    values = (flat @ inverse.T).to(embeddings.device, embeddings.dtype)
     values = values.reshape(-1, grid, grid, 3, patch, patch)
     return values.permute(0, 3, 1, 4, 2, 5).reshape(-1, 3, size, size)
 
@@ -246,14 +292,15 @@ def invert_first_block(
     """Block 0 with the embedding layer's non-pixel parts folded in: the free variable is the patch
     tokens p (B, n, width) — what the conv produces — so that h₀ = pre_layrnorm([cls + pos₀ ;
     p + pos]) is exact (the CLS token is fixed, the LayerNorm needs no undoing). Besides the fit and
-    the token prior, a penalty keeps the least-squares pixels A⁺p inside the valid range. Returns
+    the token prior, a penalty keeps the pixels G·p of each patch (:func:`patch_inverse`) inside the
+    valid range. Returns
     the pre-LN tokens e."""
     module = vision.embeddings
     positions = module.position_embedding.weight  # (1 + n, width)
     cls = (module.class_embedding + positions[0])[None, None]
     device = target.device
     prior_mean, prior_std = stats.mean(0, device)[1:], stats.std(0, device)[1:]
-    pinv = torch.linalg.pinv(patch_matrix(vision).detach().double()).float()  # (3P², width)
+    inverse = patch_inverse(vision, config.patch_solution).float().to(target.device)  # (3P², w)
     patch = module.patch_size
     low = pixel_range[0].reshape(3, 1, 1).expand(3, patch, patch).reshape(-1)
     high = pixel_range[1].reshape(3, 1, 1).expand(3, patch, patch).reshape(-1)
@@ -269,7 +316,7 @@ def invert_first_block(
         out = block(vision.pre_layrnorm(tokens()), None)
         fit = ((out - target).square().sum(-1) * weights).sum(-1).mean()
         prior = ((p - prior_mean) / prior_std).square().mean()
-        values = p @ pinv.T  # (B, n, 3P²): the least-squares pixels of each patch
+        values = p @ inverse.T  # (B, n, 3P²): the pixels each patch token will become
         outside = (F.relu(values - high) + F.relu(low - values)).square().mean()
         loss = fit + config.prior_weight * prior + config.range_weight * outside
         optimizer.zero_grad(set_to_none=True)
@@ -303,7 +350,7 @@ def per_layer_inversion(
             prior_mean, prior_std = stats.mean(index + 1, device), stats.std(index + 1, device)
             state = invert_block(blocks[index], state, state, prior_mean, prior_std, config)
         embeddings = invert_first_block(vision, state, stats, config, pixel_range)
-    pixels = invert_patch_embedding(vision, embeddings)
+    pixels = invert_patch_embedding(vision, embeddings, config.patch_solution)
     return pixels.clamp(pixel_range[0], pixel_range[1])
 
 
@@ -366,18 +413,26 @@ def full_inversion(
     scale: float,
     config: InversionConfig,
     pixel_range: tuple[torch.Tensor, torch.Tensor],
+    generator: torch.Generator | None = None,
 ) -> InversionResult:
     """Optimize pixels from ``start`` by Adam on :func:`inversion_losses` until the batch's mean
     loss is at most ``config.target_loss`` or ``config.inversion_steps`` were taken. ``encoder``
-    maps pixels to embeddings; its weights are not touched."""
+    maps pixels to embeddings; its weights are not touched. With ``config.jitter`` the encoder sees
+    the batch shifted by an offset drawn from ``generator`` at each step."""
     pixels = start.detach().clone().requires_grad_(True)
     optimizer = torch.optim.Adam([pixels], lr=config.inversion_lr)
     losses: list[float] = []
     reached = False
+    if config.jitter and generator is None:
+        raise ValueError("jitter needs a generator (the shifts must be seeded)")
     with torch.enable_grad():
         for _ in range(config.inversion_steps):
+            seen = pixels
+            if config.jitter:
+                dx, dy = torch.randint(-config.jitter, config.jitter + 1, (2,), generator=generator)
+                seen = torch.roll(pixels, shifts=(int(dy), int(dx)), dims=(-2, -1))
             loss = inversion_losses(
-                encoder(pixels), pixels, positions, targets, classifier, prototypes, scale, config
+                encoder(seen), pixels, positions, targets, classifier, prototypes, scale, config
             ).mean()
             losses.append(float(loss.detach()))
             if losses[-1] <= config.target_loss:
@@ -429,7 +484,16 @@ def synthesize(
     init_seconds = time.perf_counter() - tick
     tick = time.perf_counter()
     result = full_inversion(
-        encoder, start, positions, targets, classifier, prototypes, scale, config, pixel_range
+        encoder,
+        start,
+        positions,
+        targets,
+        classifier,
+        prototypes,
+        scale,
+        config,
+        pixel_range,
+        generator,
     )
     result.init_seconds = init_seconds
     result.full_seconds = time.perf_counter() - tick
