@@ -134,6 +134,14 @@ def test_report_files(tmp_path, cache_dir):
     assert (outcome.out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     csv_lines = (outcome.out / "metrics.csv").read_text().splitlines()
     assert csv_lines[0].startswith("method,") and len(csv_lines) == 3
+    # seen and unseen accuracy after each task: acc_t, and the rows whose mean is CI-Transfer
+    results = json.loads((outcome.out / "results.json").read_text())
+    for m in results["methods"].values():
+        seen, unseen = m["curves"]["seen"], m["curves"]["unseen"]
+        assert len(seen) == len(unseen) == outcome.benchmark.num_tasks and unseen[-1] is None
+        assert seen[-1] == pytest.approx(m["metrics"]["last"])
+        assert np.mean(seen) == pytest.approx(m["metrics"]["avg"])
+        assert np.mean(unseen[:-1]) == pytest.approx(m["metrics"]["ci_transfer"])
 
 
 def test_resume_refuses_a_different_configuration(tmp_path, cache_dir):

@@ -139,3 +139,17 @@ def test_metric_invariants(case):
         (a is None and b is None) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
         for a, b in zip(s.values(), scaled.values(), strict=True)
     )
+
+
+def test_seen_and_unseen_after_each_task_by_hand():
+    acc = np.array([[80.0, 30.0, 10.0], [70.0, 90.0, 20.0], [60.0, 85.0, 95.0]])
+    seen, unseen = metrics.seen_unseen_accuracies(acc, counts=[100, 300, 100])
+    np.testing.assert_allclose(seen, [80.0, (70 * 100 + 90 * 300) / 400, (60 + 85 * 3 + 95) / 5])
+    np.testing.assert_allclose(unseen[:2], [(30 + 10) / 2, 20.0])
+    assert np.isnan(unseen[2])
+    assert np.mean(unseen[:2]) == pytest.approx(metrics.ci_transfer(acc))  # 22.5 = CI-Transfer
+    plain, _ = metrics.seen_unseen_accuracies(acc)
+    np.testing.assert_allclose(plain, [80.0, 80.0, 80.0])
+    acc[0, 2] = np.nan  # a future cell not evaluated: no unseen value for that row
+    _, partial = metrics.seen_unseen_accuracies(acc)
+    assert np.isnan(partial[0]) and partial[1] == 20.0

@@ -110,6 +110,27 @@ def ci_transfer(acc: ArrayLike) -> float | None:
     return float(np.mean([matrix[t, t + 1 :].mean() for t in range(T - 1)]))
 
 
+def seen_unseen_accuracies(
+    acc: ArrayLike, counts: Sequence[float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """After each task t, accuracy on what has been learned and on what has not.
+
+    ``seen[t]``: the blocks k ≤ t, weighted by ``counts`` (unweighted when None) — acc_t for
+    class-incremental runs. ``unseen[t]``: the plain mean over the blocks k > t, NaN after the last
+    task or where those cells were not evaluated; its mean over t < T is CI-Transfer. Both in the
+    units of ``acc``."""
+    matrix = _square(acc, "seen_unseen_accuracies")
+    T = len(matrix)
+    _require(matrix, np.tril(np.ones((T, T), dtype=bool)), "seen_unseen_accuracies")
+    seen = incremental_accuracies(matrix, counts)
+    unseen = np.full(T, np.nan)
+    for t in range(T - 1):
+        future = matrix[t, t + 1 :]
+        if not np.isnan(future).any():
+            unseen[t] = future.mean()
+    return seen, unseen
+
+
 def class_incremental_summary(
     acc: ArrayLike, counts: Sequence[float] | None = None
 ) -> dict[str, float | None]:

@@ -1,5 +1,6 @@
-"""Plots of a results document: accuracy after each task for every method, and one heat-map of the
-accuracy matrix per method. matplotlib with the non-interactive Agg backend."""
+"""Plots of a results document: accuracy after each task for every method (learned and not yet
+learned), and one heat-map of the accuracy matrix per method. matplotlib with the non-interactive
+Agg backend."""
 
 from __future__ import annotations
 
@@ -18,38 +19,50 @@ def _pyplot():
     return plt
 
 
-def _curve(protocol: str, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Per trained row: CIL → sample-weighted accuracy on seen blocks; MTIL → mean over datasets."""
-    T = values.shape[1]
-    if protocol == "class-incremental":
-        return np.array(
-            [np.dot(values[t, :t], counts[:t]) / counts[:t].sum() for t in range(1, T + 1)]
-        )
-    return np.nanmean(values[1:], axis=1)
+def _styles(count: int) -> list[dict[str, Any]]:
+    """A distinct colour and marker for each of ``count`` lines (tab10's colours alone repeat
+    after ten methods)."""
+    plt = _pyplot()
+    colours = plt.get_cmap("tab20").colors
+    markers = "osD^vP*Xh<>p"
+    return [
+        {"color": colours[(2 * i) % 20 + (i // 10) % 2], "marker": markers[i % len(markers)]}
+        for i in range(count)
+    ]
 
 
 def plot_curves(results: dict[str, Any], path: Path) -> None:
-    """Accuracy after each task, one line per method, saved as PNG."""
+    """Accuracy after each task, one line per method, saved as PNG: on what has been learned so
+    far and, when the run evaluated it, on what has not been learned yet (a second panel)."""
     plt = _pyplot()
+    from driftless.report.results import seen_unseen_curves
+
     protocol = results["benchmark"]["protocol"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    for name, m in results["methods"].items():
-        matrix = m["accuracy_matrix"]
-        values = np.array(
-            [[np.nan if v is None else v for v in row] for row in matrix["values"]], dtype=float
+    methods = results["methods"]
+    all_curves = {  # from the matrices, so results.json files written before "curves" plot too
+        name: seen_unseen_curves(
+            protocol, m["accuracy_matrix"]["values"], m["accuracy_matrix"]["counts"]
         )
-        curve = _curve(protocol, values, np.asarray(matrix["counts"], dtype=float))
-        ax.plot(range(1, len(curve) + 1), curve, marker="o", label=name)
-    ax.set_xticks(range(1, len(results["benchmark"]["tasks"]) + 1))
-    ax.set_xlabel("tasks learned")
-    ax.set_ylabel(
-        "accuracy on seen classes (%)"
-        if protocol == "class-incremental"
-        else "mean accuracy over datasets (%)"
-    )
-    ax.set_title(results["benchmark"]["name"])
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        for name, m in methods.items()
+    }
+    unseen_known = any(v is not None for c in all_curves.values() for v in c["unseen"])
+    panels = 2 if unseen_known else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6.4 * panels, 4.0), dpi=120, squeeze=False)
+    what = "classes" if protocol == "class-incremental" else "datasets"
+    titles = [f"{what} learned so far", f"{what} not learned yet"]
+    for name, style in zip(methods, _styles(len(methods)), strict=True):
+        curves = all_curves[name]
+        for ax, key in zip(axes[0], ("seen", "unseen"), strict=False):
+            values = [np.nan if v is None else v for v in curves[key]]
+            ax.plot(range(1, len(values) + 1), values, label=name, markersize=5, **style)
+    tasks = len(results["benchmark"]["tasks"])
+    for ax, title in zip(axes[0], titles, strict=False):
+        ax.set_xticks(range(1, tasks + 1))
+        ax.set_xlabel("tasks learned")
+        ax.set_ylabel(f"accuracy on {title} (%)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, ncol=2 if len(methods) > 8 else 1)
+    fig.suptitle(results["benchmark"]["name"])
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -16,7 +16,7 @@ from driftless import __version__
 from driftless.atomic import atomic_write
 from driftless.benchmarks.protocol import Benchmark
 from driftless.engine.runner import RunOutcome
-from driftless.metrics import summarize
+from driftless.metrics import seen_unseen_accuracies, summarize
 
 RESULTS_SCHEMA = "driftless.results/1"
 
@@ -43,6 +43,21 @@ def matrix_metrics(
         [[np.nan if v is None else v for v in row] for row in values[1:]], dtype=np.float64
     )
     return {k: _clean(v) for k, v in summarize(protocol, trained, counts).items()}
+
+
+def seen_unseen_curves(
+    protocol: str, values: list[list[float | None]], counts: list[int]
+) -> dict[str, list[float | None]]:
+    """After each task (rows 1…T of a saved matrix): ``seen``, accuracy on what was learned so far
+    (class-incremental: weighted by test samples, acc_t; multi-domain: mean over the datasets
+    learned), and ``unseen``, the mean over the blocks or datasets not yet learned (null after the
+    last task or when not evaluated)."""
+    trained = np.array(
+        [[np.nan if v is None else v for v in row] for row in values[1:]], dtype=np.float64
+    )
+    weights = counts if protocol == "class-incremental" else None
+    seen, unseen = seen_unseen_accuracies(trained, weights)
+    return {"seen": [_clean(v) for v in seen], "unseen": [_clean(v) for v in unseen]}
 
 
 def _benchmark_info(benchmark: Benchmark) -> dict[str, Any]:
@@ -74,6 +89,7 @@ def build_results(outcome: RunOutcome) -> dict[str, Any]:
         methods[name] = {
             "config": m.config,
             "metrics": matrix_metrics(benchmark.protocol, values, counts),
+            "curves": seen_unseen_curves(benchmark.protocol, values, counts),
             "accuracy_matrix": {
                 "rows": rows,
                 "columns": [e.name for e in benchmark.eval_splits],
