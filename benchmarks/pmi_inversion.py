@@ -219,8 +219,38 @@ def main() -> None:
         kept = [row for row in result.get("world_cil", []) if row["run"] not in labels]
         result["world_cil"] = kept
         accuracy_runs(labels, data_root, result["world_cil"], save)
+    checks = judged_checks(result)
+    if checks:
+        result["checks"] = checks
+        for name, passed in checks.items():
+            print(f"{'PASS' if passed else 'FAIL'}  {name}")
     save()
     print(f"wrote {args.out}")
+    if not all(checks.values()):
+        raise SystemExit(1)
+
+
+def judged_checks(result: dict) -> dict[str, bool]:
+    """The issue's criteria that this benchmark measures, from whatever parts the file holds."""
+    checks: dict[str, bool] = {}
+    timing = {(r["target_loss"], r["init"]): r for r in result.get("inversion", [])
+              if not r.get("settings")}  # fmt: skip
+    for loss in sorted({loss for loss, _ in timing}):
+        if (loss, "per-layer") in timing and (loss, "noise") in timing:
+            per_layer, noise = timing[loss, "per-layer"], timing[loss, "noise"]
+            checks[f"per-layer init needs fewer iterations than noise (target {loss})"] = (
+                per_layer["iterations"] < noise["iterations"]
+            )
+    runs = {row["run"]: row for row in result.get("world_cil", [])}
+    if {"finetune", "lwf", "pmi"} <= set(runs):
+        pmi = runs["pmi"]
+        for other in ("finetune", "lwf"):
+            checks[f"pmi forgets less than {other}"] = pmi["forgetting"] < runs[other]["forgetting"]
+            checks[f"pmi beats {other} on Last"] = pmi["last"] > runs[other]["last"]
+        checks["pmi's synthetic images recognized by their maker >= 90 %"] = (
+            pmi["accuracy_by_maker"] >= 0.9
+        )
+    return checks
 
 
 if __name__ == "__main__":
