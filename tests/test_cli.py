@@ -81,3 +81,18 @@ def test_resume_without_a_run_is_a_clear_error(tmp_path, capsys):
     code = main(["run", "--out", str(tmp_path / "empty"), "--resume", "--no-progress"])
     assert code == 2
     assert "config.yaml" in capsys.readouterr().err
+
+
+def test_hub_flag_is_moders_hub_path(tmp_path, capsys):
+    from driftless.cli import _run_config_data, build_parser
+
+    hub = tmp_path / "hub.pt"
+    args = build_parser().parse_args(["run", "--method", "moder", "--hub", str(hub)])
+    config = build_run_config(_run_config_data(args))
+    assert config.method_config == {"moder": {"hub_path": str(hub)}}
+    # a --set of the same field comes later and wins, like every --set
+    args = build_parser().parse_args(["run", "--method", "moder", "--hub", str(hub),
+                                      "--set", "moder.hub_path=other.pt"])  # fmt: skip
+    assert build_run_config(_run_config_data(args)).method_config["moder"]["hub_path"] == "other.pt"
+    assert main(["run", "--method", "ncm", "--hub", str(hub), "--out", str(tmp_path / "r")]) == 2
+    assert "--method moder" in capsys.readouterr().err

@@ -61,7 +61,16 @@ def _run_config_data(args: argparse.Namespace) -> dict[str, Any]:
         data["eval_future"] = False
     if args.download:
         data["download"] = True
-    return apply_overrides(data, args.set or [])
+    overrides = list(args.set or [])
+    if args.hub is not None:
+        # MoDER's hub from another run or benchmark; --set moder.hub_path=... says the same
+        overrides.insert(0, f"moder.hub_path={args.hub}")
+    data = apply_overrides(data, overrides)
+    if args.hub is not None and "moder" not in (data.get("methods") or ["moder"]):
+        from driftless.errors import ConfigError
+
+        raise ConfigError("--hub loads a MoDER expert hub: add --method moder")
+    return data
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -293,6 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--accelerator", choices=["auto", "cpu", "cuda", "mps"])
     run.add_argument("--batch-size", type=int)
     run.add_argument("--num-workers", type=int)
+    run.add_argument(
+        "--hub",
+        type=Path,
+        help="MoDER: an expert hub to retrieve from (a hub file, a run's checkpoints/moder.pt or "
+        "a run directory), loaded before the first task",
+    )
     run.add_argument(
         "--threads",
         type=int,
