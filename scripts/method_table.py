@@ -1,6 +1,7 @@
-"""Print the README's method table from a results.json (``driftless run`` writes one).
+"""Print the README's method table from one or more results.json files (``driftless run`` writes
+one); a method in several files takes its row from the last.
 
-.venv/bin/python scripts/method_table.py runs/world-cil/<stamp>/results.json
+.venv/bin/python scripts/method_table.py runs/default/results.json [runs/pmi/results.json ...]
 """
 
 from __future__ import annotations
@@ -32,15 +33,22 @@ ORDER = list(PAPERS)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("results", type=Path)
+    parser.add_argument("results", type=Path, nargs="+")
     args = parser.parse_args()
-    results = json.loads(args.results.read_text())
+    methods: dict = {}
+    benchmarks = set()
+    for path in args.results:
+        results = json.loads(path.read_text())
+        benchmarks.add(results["benchmark"]["name"])
+        methods.update(results["methods"])
+    if len(benchmarks) > 1:
+        raise SystemExit(f"results of different benchmarks: {sorted(benchmarks)}")
     classes = available_methods()
-    names = sorted(results["methods"], key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
+    names = sorted(methods, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
     print("| method | paper | inputs | Avg | Last | Forgetting | CI-Transfer | time (s) |")
     print("|---|---|---|---:|---:|---:|---:|---:|")
     for name in names:
-        m = results["methods"][name]
+        m = methods[name]
         metrics = m["metrics"]
 
         def cell(key: str, metrics: dict = metrics) -> str:

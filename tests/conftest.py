@@ -24,3 +24,22 @@ def tiny_backbone():
     from driftless.backbones import tiny_random_clip
 
     return tiny_random_clip(seed=0)
+
+
+@pytest.fixture(scope="session")
+def world_cil_results(tmp_path_factory):
+    """One engine run of the embedded default, world-cil with the shipped tiny CLIP, seed 0, for the
+    methods whose criteria the tests check on it (zero-shot, NCM, fine-tuning, LwF, PMI): its
+    results document and its run directory. One torch thread (the image methods' small operations
+    lose more to thread synchronization than they gain on a shared CPU)."""
+    from driftless.config import build_run_config
+    from driftless.engine import run
+    from driftless.report import build_results
+
+    out = tmp_path_factory.mktemp("world-cil")
+    config = build_run_config({
+        "benchmark": "world-cil", "backbone": "tiny-clip", "out": out, "threads": 1,
+        "methods": ["zero-shot", "ncm", "finetune", "lwf", "pmi"],
+        "cache_dir": tmp_path_factory.mktemp("cache"),
+    })  # fmt: skip
+    return build_results(run(config, progress=False)), out

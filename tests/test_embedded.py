@@ -13,17 +13,12 @@ from driftless.backbones import load_backbone
 from driftless.backbones.registry import TINY_CLIP_DIR
 from driftless.config import RunConfig, build_run_config
 from driftless.engine import run
-from driftless.report import build_results
 
 
 @pytest.fixture(scope="module")
-def world_cil(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("cache")
-    config = build_run_config({
-        "benchmark": "world-cil", "backbone": "tiny-clip", "methods": ["zero-shot", "ncm", "finetune"],
-        "out": tmp_path_factory.mktemp("run"), "cache_dir": cache,
-    })  # fmt: skip
-    return build_results(run(config, progress=False))
+def world_cil(world_cil_results):
+    results, _ = world_cil_results
+    return results
 
 
 def test_defaults_are_the_embedded_benchmark():
@@ -55,7 +50,7 @@ def test_world_cil_finetune_forgets_and_ncm_beats_zero_shot(world_cil):
     metrics = {name: m["metrics"] for name, m in world_cil["methods"].items()}
     assert metrics["finetune"]["forgetting"] >= 10.0
     assert metrics["ncm"]["last"] > metrics["zero-shot"]["last"]
-    # methods differ: the three final accuracies are not all within a point of each other
+    # methods differ: their final accuracies span more than a few points
     lasts = sorted(m["last"] for m in metrics.values())
     assert lasts[-1] - lasts[0] > 3.0
 

@@ -126,8 +126,9 @@ class PMI(Finetune):
     name: ClassVar[str] = "pmi"
     inputs: ClassVar[str] = "images"
     Config: ClassVar[type[MethodConfig]] = PMIConfig
-    #: model inversion costs minutes per task on a CPU: a plain ``driftless run`` leaves PMI out
-    #: (run it with ``--method pmi``) so that the embedded demo stays within its few minutes
+    #: model inversion before every task costs minutes on a CPU (about 2 for world-cil with the
+    #: tiny CLIP): a plain ``driftless run`` leaves PMI out so that the embedded demo stays within
+    #: its 3 minutes (run it with ``--method pmi``)
     in_default_run: ClassVar[bool] = False
 
     def __init__(self, config: PMIConfig | None = None):
