@@ -73,6 +73,7 @@ def main() -> None:
         tuple(range(args.classes)),
         tuple(f"class {c}" for c in range(args.classes)),
         tuple(("{}",) for _ in range(args.classes)),
+        tuple("synthetic" for _ in range(args.classes)),
     )
     task = SimpleNamespace(index=0, name="task 0", class_ids=space.class_ids)
     data = TaskData(task, labels, space, space, features=features)

@@ -195,7 +195,8 @@ FAST = {"epochs": 2, "batch_size": 16}
 
 def _space(ids) -> LabelSpace:
     ids = tuple(ids)
-    return LabelSpace(ids, tuple(NAMES[i] for i in ids), tuple(TEMPLATES for _ in ids))
+    return LabelSpace(ids, tuple(NAMES[i] for i in ids), tuple(TEMPLATES for _ in ids),
+                      tuple("toy" for _ in ids))  # fmt: skip
 
 
 def _context(backbone, texts, seed: int = 0) -> Context:
@@ -262,6 +263,25 @@ def test_moder_untrained_is_zero_shot_and_seen_classes_use_their_experts(random_
     fixed_zero = build_method("moder", {**FAST, "alpha": 0.0})
     fixed_zero.learn(_task(0, [0, 1, 2], random_clip), ctx)
     assert torch.equal(fixed_zero.prototypes(everything, ctx)[3:], texts(everything)[3:])
+
+
+def test_unseen_classes_of_another_dataset_take_the_cross_dataset_alpha(random_clip):
+    """Whether an unseen class is "within" or "across" is its dataset's name, not its templates:
+    the same templates under another dataset's name take the cross-dataset α (0 here, so exactly
+    zero-shot), under the hub's dataset the within-dataset α (1 here, recomposed)."""
+    texts = TextEmbeddingCache(random_clip)
+    ctx = _context(random_clip, texts)
+    method = build_method("moder", {**FAST, "alpha": 1.0})
+    method.learn(_task(0, [0, 1, 2], random_clip), ctx)
+    method.alpha_within_, method.alpha_across_ = 1.0, 0.0
+    ids = (3, 4)
+    within = LabelSpace(ids, tuple(NAMES[i] for i in ids), (TEMPLATES,) * 2, ("toy",) * 2)
+    across = LabelSpace(ids, tuple(NAMES[i] for i in ids), (TEMPLATES,) * 2, ("other",) * 2)
+    with torch.inference_mode():
+        assert torch.equal(method.prototypes(across, ctx), texts(across))
+        assert not torch.allclose(method.prototypes(within, ctx), texts(within))
+    with pytest.raises(ValueError, match="2 class ids, 2 names, 2 template lists and 1 datasets"):
+        LabelSpace(ids, ("a", "b"), (TEMPLATES,) * 2, ("toy",))
 
 
 def test_moder_loads_a_hub_from_another_run_as_retrieval_sources(tmp_path, random_clip):

@@ -65,7 +65,10 @@ def synthetic_label_space(class_ids: Sequence[int]) -> LabelSpace:
     """Classes named ``class <id>``, one template each."""
     ids = tuple(int(c) for c in class_ids)
     return LabelSpace(
-        ids, tuple(f"class {c}" for c in ids), tuple(("a photo of a {}.",) for _ in ids)
+        ids,
+        tuple(f"class {c}" for c in ids),
+        tuple(("a photo of a {}.",) for _ in ids),
+        tuple("synthetic" for _ in ids),
     )
 
 

@@ -27,12 +27,13 @@ class MethodConfig(BaseModel):
 
 @dataclass(frozen=True)
 class LabelSpace:
-    """The classes to score, by global id, with their names and prompt templates. Methods must
-    score any label space, including classes they have never trained on."""
+    """The classes to score, by global id, with their names, prompt templates and the dataset each
+    comes from. Methods must score any label space, including classes they have never trained on."""
 
     class_ids: tuple[int, ...]
     names: tuple[str, ...]
     templates: tuple[tuple[str, ...], ...]
+    datasets: tuple[str, ...]
 
     def __len__(self) -> int:
         return len(self.class_ids)
@@ -42,8 +43,19 @@ class LabelSpace:
         """The label space of ``class_ids`` in ``benchmark``."""
         infos = [benchmark.classes[c] for c in class_ids]
         return cls(
-            tuple(class_ids), tuple(i.name for i in infos), tuple(i.templates for i in infos)
+            tuple(class_ids),
+            tuple(i.name for i in infos),
+            tuple(i.templates for i in infos),
+            tuple(i.dataset for i in infos),
         )
+
+    def __post_init__(self) -> None:
+        sizes = {len(self.class_ids), len(self.names), len(self.templates), len(self.datasets)}
+        if len(sizes) != 1:
+            raise ValueError(
+                f"LabelSpace: {len(self.class_ids)} class ids, {len(self.names)} names, "
+                f"{len(self.templates)} template lists and {len(self.datasets)} datasets"
+            )
 
     def positions(self, labels: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Global labels → column indices in this label space (-1 where absent)."""

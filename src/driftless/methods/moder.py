@@ -39,8 +39,8 @@ Our choices where the paper is silent (each a config field):
   embedding μ_c in the hub and maximizes minus the cross-entropy of μ_c when the class is scored as
   an unseen class will be, by its recomposition against the other classes' experts;
   ``"prototypes"`` maximizes the mean cos(smoothed recomposition, t*_c) and needs no image statistic.
-- Across datasets (``cross_dataset``): a class whose templates are no hub class's belongs to a
-  dataset the hub has never trained on (driftless gives each class its dataset's templates). Its α
+- Across datasets (``cross_dataset``): a class of a dataset no hub class comes from (the label
+  space names each class's dataset) is a class of a dataset the hub has never trained on. Its α
   is chosen apart, by leave-one-dataset-out (each hub dataset recomposed from the others), as the
   value whose smallest gain over α = 0 among the held-out datasets is largest: recomposition across
   datasets only where it helped every dataset it could be tried on, 0 while the hub holds a single
@@ -121,7 +121,7 @@ class MoDERConfig(PromptTrainingConfig):
     expert's prototype (no image statistic needed)."""
 
     cross_dataset: Literal["loo", "same"] = "loo"
-    """α for classes of a dataset the hub holds no class of (their templates are no hub class's):
+    """α for classes of a dataset the hub holds no class of:
     ``"loo"`` chooses it apart, by leave-one-dataset-out, composing only if every held-out
     dataset gains (0 while the hub holds one dataset); ``"same"`` uses the within-dataset α."""
 
@@ -292,9 +292,13 @@ class MoDER:
         empty)."""
         self._prepare(ctx)
         keys = [
-            (c, n, tuple(t))
-            for c, n, t in zip(
-                label_space.class_ids, label_space.names, label_space.templates, strict=True
+            (c, n, tuple(t), d)
+            for c, n, t, d in zip(
+                label_space.class_ids,
+                label_space.names,
+                label_space.templates,
+                label_space.datasets,
+                strict=True,
             )
         ]
         missing = [i for i, key in enumerate(keys) if key not in self._prototypes]
@@ -306,7 +310,7 @@ class MoDER:
     def _fill_prototypes(
         self,
         label_space: LabelSpace,
-        keys: list[tuple[int, str, tuple[str, ...]]],
+        keys: list[tuple[int, str, tuple[str, ...], str]],
         missing: list[int],
         ctx: Context,
     ) -> None:
@@ -325,12 +329,10 @@ class MoDER:
                 [label_space.templates[i] for i in unseen],
                 ctx,
             )
-            known = set(self.hub_.templates)
+            known = set(self.hub_.datasets)
             alphas = torch.tensor(
                 [
-                    self.alpha_within_
-                    if tuple(label_space.templates[i]) in known
-                    else self.alpha_across_
+                    self.alpha_within_ if label_space.datasets[i] in known else self.alpha_across_
                     for i in unseen
                 ]
             )
@@ -387,7 +389,7 @@ class MoDER:
         self.hub_.add(
             space.class_ids,
             space.names,
-            [_dataset_of(data)] * len(space),
+            space.datasets,
             space.templates,
             zero_shot,
             contexts,
@@ -417,9 +419,3 @@ class MoDER:
         self.alpha_across_ = float(state["alpha_across"])
         self.hub_loaded_ = bool(state["hub_loaded"])
         self._prototypes.clear()
-
-
-def _dataset_of(data: TaskData) -> str:
-    """The dataset a task's classes come from (its training samples' datasets)."""
-    names = sorted({s.dataset for s in getattr(data.task, "train", ())})
-    return "+".join(names) if names else "unknown"

@@ -177,6 +177,7 @@ def subspace(label_space: LabelSpace, class_ids: set[int] | frozenset[int]) -> L
         tuple(label_space.class_ids[i] for i in keep),
         tuple(label_space.names[i] for i in keep),
         tuple(label_space.templates[i] for i in keep),
+        tuple(label_space.datasets[i] for i in keep),
     )
 
 
