@@ -5,10 +5,10 @@
 
 Inversion: the tiny CLIP learns world-cil's first task with PMI (real images only: nothing to
 replay yet); then, for that task's 8 classes, ``--per-class`` targets per class are drawn from the
-stored statistics and inverted with per-layer initialization and with noise initialization (same
-targets, same full-inversion losses), once per ``--target-loss``: full-inversion iterations and
-seconds to reach the target, images per second, and how often the model that made the images
-classifies them as their class. Writes a PNG grid of the per-layer images (``--grid``) and, with
+stored statistics and inverted with per-layer initialization (10 and 3 Adam steps per block), with
+the mean-token image (the target-free control) and with noise initialization (same targets, same full-inversion losses),
+once per ``--target-loss``: full-inversion iterations and seconds to reach the target, images per
+second, and how often the model that made the images classifies them as their class. Writes a PNG grid of the per-layer images (``--grid``) and, with
 ``--looks-grid``, one of images made for a person to look at (stronger total-variation prior, a
 random shift of up to 2 pixels at each step, the smoothest exact patch solution, 1,000 steps).
 
@@ -48,6 +48,8 @@ from driftless.report import build_results
 
 ABLATIONS: dict[str, dict] = {
     "pmi (noise init)": {"init": "noise"},
+    "pmi (mean-token init)": {"init": "mean"},
+    "pmi (3 walk steps per block)": {"layer_steps": 3},
     "pmi (gaussian targets)": {"targets": "gaussian"},
     "pmi (semantic targets)": {"targets": "semantic"},
     "pmi (no contrastive)": {"contrastive": False},
@@ -56,6 +58,7 @@ ABLATIONS: dict[str, dict] = {
 
 
 LOOKS = {"tv_weight": 0.3, "jitter": 2, "patch_solution": "smoothest"}
+SHORT_WALK = {"layer_steps": 3}
 
 
 def inversion_cost(
@@ -85,7 +88,8 @@ def inversion_cost(
     classifier, prototypes = texts(space), method.class_stats_.means(ids).float()
     bounds = pixel_bounds(backbone.preprocess.mean, backbone.preprocess.std)
     rows = []
-    runs = [(loss, init, {}) for loss in target_losses for init in ("per-layer", "noise")]
+    starts = [("per-layer", {}), ("per-layer", SHORT_WALK), ("mean", {}), ("noise", {})]
+    runs = [(loss, init, extra) for loss in target_losses for init, extra in starts]
     if looks_grid is not None:
         runs.append((target_losses[-1], "per-layer", LOOKS))
     for target_loss, init, extra in runs:
@@ -106,7 +110,7 @@ def inversion_cost(
             "accuracy_by_maker": accuracy,
         })  # fmt: skip
         print(rows[-1], flush=True)
-        path = looks_grid if extra else grid
+        path = {"": grid, str(LOOKS): looks_grid}.get(str(extra) if extra else "")
         if path is not None and init == "per-layer" and target_loss == target_losses[-1]:
             save_grid(result.pixels, backbone.preprocess, len(ids), per_class, path, images,
                       ids)  # fmt: skip

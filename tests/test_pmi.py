@@ -23,6 +23,7 @@ from driftless.methods.parts.inversion import (
     InversionConfig,
     TokenStatistics,
     invert_patch_embedding,
+    mean_token_image,
     patch_difference_operator,
     pixel_bounds,
     synthesize,
@@ -138,6 +139,21 @@ def test_per_layer_init_reaches_the_target_in_fewer_iterations(toy, made_model):
     assert per_layer.reached_target and noise.reached_target
     assert per_layer.losses[0] < noise.losses[0]
     assert per_layer.iterations <= 0.8 * noise.iterations, (per_layer.iterations, noise.iterations)
+
+
+def test_mean_init_is_one_image_whose_patch_tokens_are_the_real_mean(toy, made_model):
+    method, encoder, _, _ = made_model
+    vision = encoder.vision
+    wide = (torch.full((3, 1, 1), -1e9), torch.full((3, 1, 1), 1e9))  # no clamping: test exactness
+    start = mean_token_image(vision, method.token_stats_, 3, InversionConfig(), wide)
+    assert torch.equal(start[0], start[1]) and torch.equal(start[0], start[2])
+    with torch.no_grad():
+        tokens = vision.embeddings(start[:1])[0, 1:]
+    torch.testing.assert_close(tokens, method.token_stats_.mean(0)[1:], atol=1e-4, rtol=1e-4)
+    settings = {"target_loss": 0.2, "inversion_steps": 400}
+    mean, _ = _synthesize(toy, made_model, "mean", **settings)
+    noise, _ = _synthesize(toy, made_model, "noise", **settings)
+    assert mean.reached_target and mean.iterations < noise.iterations
 
 
 def test_synthetic_images_are_recognized_by_their_maker(toy, made_model):

@@ -48,8 +48,10 @@ from driftless.methods.base import MethodConfig
 class InversionConfig(MethodConfig):
     """How images are synthesized from target embeddings (fields shared with the PMI method)."""
 
-    init: Literal["per-layer", "noise"] = "per-layer"
-    """Starting image of full-model inversion: "per-layer" (the per-layer walk) or "noise"."""
+    init: Literal["per-layer", "mean", "noise"] = "per-layer"
+    """Starting image of full-model inversion: "per-layer" (the per-layer walk toward each target),
+    "mean" (the same image for every target: the pixels of the real images' mean patch tokens, a
+    control that separates the walk from the statistics it starts from) or "noise"."""
     layer_steps: int = Field(default=10, ge=0)
     """Adam steps per block in the per-layer walk."""
     layer_lr: float = Field(default=0.05, gt=0)
@@ -447,6 +449,21 @@ def full_inversion(
     return InversionResult(pixels.detach(), iterations, losses, reached_target=reached)
 
 
+def mean_token_image(
+    vision: nn.Module,
+    stats: TokenStatistics,
+    count: int,
+    config: InversionConfig,
+    pixel_range: tuple[torch.Tensor, torch.Tensor],
+) -> torch.Tensor:
+    """``count`` copies of the image whose patch embedding is the real images' mean pre-LN token
+    at every position (no target involved): what the per-layer walk starts its first block from."""
+    device = pixel_range[0].device
+    mean = stats.mean(0, device)[None].expand(count, -1, -1)
+    pixels = invert_patch_embedding(vision, mean, config.patch_solution)
+    return pixels.clamp(pixel_range[0], pixel_range[1])
+
+
 def noise_start(
     count: int, shape: tuple[int, int, int], generator: torch.Generator, device: torch.device
 ) -> torch.Tensor:
@@ -475,12 +492,14 @@ def synthesize(
     tick = time.perf_counter()
     if config.init == "per-layer":
         start = per_layer_inversion(vision, projection, targets, stats, config, pixel_range)
+    elif config.init == "mean":
+        start = mean_token_image(vision, stats, len(targets), config, pixel_range)
     elif config.init == "noise":
         size = vision.embeddings.image_size
         start = noise_start(len(targets), (3, size, size), generator, targets.device)
         start = start.clamp(pixel_range[0], pixel_range[1])
     else:
-        raise ValueError(f"init: 'per-layer' or 'noise', not {config.init!r}")
+        raise ValueError(f"init: 'per-layer', 'mean' or 'noise', not {config.init!r}")
     init_seconds = time.perf_counter() - tick
     tick = time.perf_counter()
     result = full_inversion(
