@@ -21,8 +21,9 @@ Per-layer inversion walks this backwards from a target embedding z:
    input does not depend on the pixels and stays fixed, no LayerNorm needs undoing — with a penalty
    keeping the least-squares pixels of p in the valid range;
 4. the patch embedding — a linear map of each P×P patch, since the conv has kernel = stride = P and
-   no bias — inverted per patch: when 3P² exceeds the width many patches reproduce a token exactly,
-   and the smoothest of them (smallest neighbour and colour differences) is taken.
+   no bias — inverted per patch: when 3P² exceeds the width many patches reproduce a token exactly;
+   the one of smallest norm is taken, or (``patch_solution``) the smoothest (smallest neighbour and
+   colour differences).
 
 Full-model inversion then minimizes, per image of class c with target z,
 CE(s·cos(f(x), t), c) + w_f·‖f(x) − z‖²/‖z‖² + w_c·InfoNCE(f̂(x), prototypes, c) + w_tv·TV(x) + w_2·‖x‖²
@@ -295,8 +296,7 @@ def invert_first_block(
     tokens p (B, n, width) — what the conv produces — so that h₀ = pre_layrnorm([cls + pos₀ ;
     p + pos]) is exact (the CLS token is fixed, the LayerNorm needs no undoing). Besides the fit and
     the token prior, a penalty keeps the pixels G·p of each patch (:func:`patch_inverse`) inside the
-    valid range. Returns
-    the pre-LN tokens e."""
+    valid range. Returns the pre-LN tokens e."""
     module = vision.embeddings
     positions = module.position_embedding.weight  # (1 + n, width)
     cls = (module.class_embedding + positions[0])[None, None]
