@@ -110,7 +110,7 @@ def inversion_cost(
             "accuracy_by_maker": accuracy,
         })  # fmt: skip
         print(rows[-1], flush=True)
-        path = {"": grid, str(LOOKS): looks_grid}.get(str(extra) if extra else "")
+        path = grid if not extra else looks_grid if extra is LOOKS else None
         if path is not None and init == "per-layer" and target_loss == target_losses[-1]:
             save_grid(result.pixels, backbone.preprocess, len(ids), per_class, path, images,
                       ids)  # fmt: skip

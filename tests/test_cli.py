@@ -94,5 +94,8 @@ def test_hub_flag_is_moders_hub_path(tmp_path, capsys):
     args = build_parser().parse_args(["run", "--method", "moder", "--hub", str(hub),
                                       "--set", "moder.hub_path=other.pt"])  # fmt: skip
     assert build_run_config(_run_config_data(args)).method_config["moder"]["hub_path"] == "other.pt"
+    # the path is taken as it is, not read as YAML (a --set value "yes" would become True)
+    args = build_parser().parse_args(["run", "--method", "moder", "--hub", "yes"])
+    assert build_run_config(_run_config_data(args)).method_config["moder"]["hub_path"] == "yes"
     assert main(["run", "--method", "ncm", "--hub", str(hub), "--out", str(tmp_path / "r")]) == 2
     assert "--method moder" in capsys.readouterr().err

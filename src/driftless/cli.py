@@ -61,11 +61,13 @@ def _run_config_data(args: argparse.Namespace) -> dict[str, Any]:
         data["eval_future"] = False
     if args.download:
         data["download"] = True
-    overrides = list(args.set or [])
     if args.hub is not None:
-        # MoDER's hub from another run or benchmark; --set moder.hub_path=... says the same
-        overrides.insert(0, f"moder.hub_path={args.hub}")
-    data = apply_overrides(data, overrides)
+        # MoDER's hub from another run or benchmark, as a path (not read as YAML like --set values);
+        # a later --set moder.hub_path=... still wins
+        method_config = dict(data.get("method_config") or {})
+        method_config["moder"] = {**(method_config.get("moder") or {}), "hub_path": str(args.hub)}
+        data["method_config"] = method_config
+    data = apply_overrides(data, args.set or [])
     if args.hub is not None and "moder" not in (data.get("methods") or ["moder"]):
         from driftless.errors import ConfigError
 

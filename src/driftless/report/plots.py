@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from driftless.report.results import saved_matrix, seen_unseen_curves
+
 
 def _pyplot():
     import matplotlib
@@ -35,8 +37,6 @@ def plot_curves(results: dict[str, Any], path: Path) -> None:
     """Accuracy after each task, one line per method, saved as PNG: on what has been learned so
     far and, when the run evaluated it, on what has not been learned yet (a second panel)."""
     plt = _pyplot()
-    from driftless.report.results import seen_unseen_curves
-
     protocol = results["benchmark"]["protocol"]
     methods = results["methods"]
     all_curves = {  # from the matrices, so results.json files written before "curves" plot too
@@ -72,9 +72,7 @@ def plot_matrix(results: dict[str, Any], method: str, path: Path) -> None:
     """Heat-map of one method's accuracy matrix, saved as PNG."""
     plt = _pyplot()
     matrix = results["methods"][method]["accuracy_matrix"]
-    values = np.array(
-        [[np.nan if v is None else v for v in row] for row in matrix["values"]], dtype=float
-    )
+    values = saved_matrix(matrix["values"])
     fig, ax = plt.subplots(
         figsize=(1.0 + 0.6 * values.shape[1], 1.0 + 0.45 * values.shape[0]), dpi=120
     )

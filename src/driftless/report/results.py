@@ -35,13 +35,16 @@ def _clean(value: float | None) -> float | None:
     )
 
 
+def saved_matrix(values: list[list[float | None]]) -> np.ndarray:
+    """A results.json accuracy matrix as a float64 array, NaN where a cell was not evaluated."""
+    return np.array([[np.nan if v is None else v for v in row] for row in values], dtype=np.float64)
+
+
 def matrix_metrics(
     protocol: str, values: list[list[float | None]], counts: list[int]
 ) -> dict[str, float | None]:
     """The protocol's summary from a saved matrix (row 0 = before training, as in results.json)."""
-    trained = np.array(
-        [[np.nan if v is None else v for v in row] for row in values[1:]], dtype=np.float64
-    )
+    trained = saved_matrix(values)[1:]
     return {k: _clean(v) for k, v in summarize(protocol, trained, counts).items()}
 
 
@@ -52,9 +55,7 @@ def seen_unseen_curves(
     (class-incremental: weighted by test samples, acc_t; multi-domain: mean over the datasets
     learned), and ``unseen``, the mean over the blocks or datasets not yet learned (null after the
     last task or when not evaluated)."""
-    trained = np.array(
-        [[np.nan if v is None else v for v in row] for row in values[1:]], dtype=np.float64
-    )
+    trained = saved_matrix(values)[1:]
     weights = counts if protocol == "class-incremental" else None
     seen, unseen = seen_unseen_accuracies(trained, weights)
     return {"seen": [_clean(v) for v in seen], "unseen": [_clean(v) for v in unseen]}

@@ -155,12 +155,20 @@ def invert_patch_embedding(
     reproduces them (exactly when A is wide and of full row rank; best in least squares
     otherwise): position embeddings removed, then each patch's pixels = G · token with G from
     :func:`patch_inverse`. The CLS token does not depend on the pixels and is ignored."""
+    # float64: the solve is ill-conditioned in float32
+    return pixels_from_tokens(vision, embeddings, patch_inverse(vision, solution))
+
+
+def pixels_from_tokens(
+    vision: nn.Module, embeddings: torch.Tensor, inverse: torch.Tensor
+) -> torch.Tensor:
+    """:func:`invert_patch_embedding` with the patch inverse G (3·P·P, width) already computed."""
     module = vision.embeddings
     size, patch = module.image_size, module.patch_size
     grid = size // patch
     positions = module.position_embedding.weight[1:]  # (n, width)
     patches = embeddings[:, 1:] - positions  # (B, n, width)
-    inverse = patch_inverse(vision, solution)  # float64: the solve is ill-conditioned in float32
+    inverse = inverse.to("cpu", torch.float64)
     flat = patches.detach().reshape(-1, patches.shape[-1]).to("cpu", torch.float64)
     values = (flat @ inverse.T).to(embeddings.device, embeddings.dtype)
     values = values.reshape(-1, grid, grid, 3, patch, patch)
@@ -291,18 +299,19 @@ def invert_first_block(
     stats: TokenStatistics,
     config: InversionConfig,
     pixel_range: tuple[torch.Tensor, torch.Tensor],
+    inverse: torch.Tensor,
 ) -> torch.Tensor:
     """Block 0 with the embedding layer's non-pixel parts folded in: the free variable is the patch
     tokens p (B, n, width) — what the conv produces — so that h₀ = pre_layrnorm([cls + pos₀ ;
     p + pos]) is exact (the CLS token is fixed, the LayerNorm needs no undoing). Besides the fit and
     the token prior, a penalty keeps the pixels G·p of each patch (:func:`patch_inverse`) inside the
-    valid range. Returns the pre-LN tokens e."""
+    valid range (G = ``inverse``, float64). Returns the pre-LN tokens e."""
     module = vision.embeddings
     positions = module.position_embedding.weight  # (1 + n, width)
     cls = (module.class_embedding + positions[0])[None, None]
     device = target.device
     prior_mean, prior_std = stats.mean(0, device)[1:], stats.std(0, device)[1:]
-    inverse = patch_inverse(vision, config.patch_solution).float().to(target.device)  # (3P², w)
+    inverse = inverse.float().to(target.device)  # (3P², width)
     patch = module.patch_size
     low = pixel_range[0].reshape(3, 1, 1).expand(3, patch, patch).reshape(-1)
     high = pixel_range[1].reshape(3, 1, 1).expand(3, patch, patch).reshape(-1)
@@ -351,8 +360,9 @@ def per_layer_inversion(
         for index in reversed(range(1, depth)):
             prior_mean, prior_std = stats.mean(index + 1, device), stats.std(index + 1, device)
             state = invert_block(blocks[index], state, state, prior_mean, prior_std, config)
-        embeddings = invert_first_block(vision, state, stats, config, pixel_range)
-    pixels = invert_patch_embedding(vision, embeddings, config.patch_solution)
+        inverse = patch_inverse(vision, config.patch_solution)  # one G for block 0 and the pixels
+        embeddings = invert_first_block(vision, state, stats, config, pixel_range, inverse)
+    pixels = pixels_from_tokens(vision, embeddings, inverse)
     return pixels.clamp(pixel_range[0], pixel_range[1])
 
 
