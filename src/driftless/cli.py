@@ -1,4 +1,4 @@
-"""The ``driftless`` command: ``run``, ``list``, ``metrics``, ``data check``."""
+"""The ``driftless`` command: ``run``, ``list``, ``metrics``, ``data check``, ``check-method``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def import_plugin(spec: str) -> None:
     if path.suffix == ".py":
         if not path.is_file():
             raise DriftlessError(f"--import: file not found: {path}")
+        loaded = sys.modules.get(path.stem)
+        if loaded is not None and Path(getattr(loaded, "__file__", "")).resolve() == path.resolve():
+            return  # already imported in this process: its methods are registered
         module_spec = importlib.util.spec_from_file_location(path.stem, path)
         assert module_spec is not None and module_spec.loader is not None
         module = importlib.util.module_from_spec(module_spec)
@@ -230,6 +233,34 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_method(args: argparse.Namespace) -> int:
+    """``driftless check-method NAME``: the method-conformance suite; exit 1 if a check fails."""
+    import tempfile
+
+    import yaml
+
+    from driftless.engine.conformance import iter_checks
+
+    for spec in args.imports or []:
+        import_plugin(spec)
+    values: dict[str, Any] = {}
+    for item in args.set or []:
+        field, sep, raw = item.partition("=")
+        if not sep or not field.strip():
+            raise DriftlessError(f"--set {item!r}: expected field=value")
+        values[field.strip()] = yaml.safe_load(raw)
+    failed = 0
+    with tempfile.TemporaryDirectory(prefix="driftless-check-") as root:
+        for outcome in iter_checks(
+            args.name, values, data_root=Path(root), tasks=args.tasks, seed=args.seed
+        ):
+            failed += not outcome.passed
+            verdict = "PASS" if outcome.passed else "FAIL"
+            print(f"{verdict}  {outcome.check}: {outcome.detail}", flush=True)
+    print(f"{args.name}: {'every check passed' if not failed else f'{failed} check(s) failed'}")
+    return 1 if failed else 0
+
+
 def cmd_metrics(args: argparse.Namespace) -> int:
     """``driftless metrics RESULTS``: recompute and print metrics from saved matrices."""
     from driftless.report import comparison_table, load_results, recompute_metrics
@@ -371,6 +402,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip checking that every listed image file exists (faster on slow disks)",
     )
     check.set_defaults(func=cmd_data_check)
+
+    chk = sub.add_parser(
+        "check-method",
+        help="check a method against the Method contract on a toy benchmark (exit 1 on failure)",
+    )
+    chk.add_argument("name", help="a registered method (see `driftless list methods`)")
+    chk.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        metavar="MODULE",
+        help="import a module or .py file that registers the method (repeatable)",
+    )
+    chk.add_argument(
+        "--set", action="append", metavar="FIELD=VALUE", help="a config field of the method"
+    )
+    chk.add_argument("--tasks", type=int, default=2, help="toy-cil tasks to learn (default 2)")
+    chk.add_argument("--seed", type=int, default=0)
+    chk.set_defaults(func=cmd_check_method)
 
     met = sub.add_parser("metrics", help="recompute metrics from a results.json")
     met.add_argument("results", type=Path, help="results.json or its run directory")
