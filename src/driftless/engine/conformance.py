@@ -35,7 +35,7 @@ import torch
 from pydantic import ValidationError
 
 from driftless.benchmarks.protocol import Benchmark, SampleSet
-from driftless.methods.base import Context, LabelSpace, Method, TaskData
+from driftless.methods.base import Context, LabelSpace, Method
 from driftless.methods.registry import build_method, method_class
 
 CHECKS = (
@@ -145,21 +145,10 @@ class _Runner:
         return Context(toy.backbone, toy.fabric, generator, toy.texts, 64, False)
 
     def learn(self, method: Method, t: int) -> None:
-        from driftless.engine.inputs import ImageSamples
+        from driftless.engine.inputs import task_data
 
-        benchmark = self.toy.benchmark
-        task = benchmark.tasks[t]
-        labels = torch.from_numpy(np.concatenate([benchmark.labels(s) for s in task.train]))
-        data = TaskData(
-            task=task,
-            labels=labels,
-            label_space=LabelSpace.of(benchmark, task.class_ids),
-            seen_label_space=LabelSpace.of(benchmark, benchmark.seen_class_ids(t + 1)),
-        )
-        if method.inputs == "features":
-            data.features = self.toy.features.rows(task.train)
-        else:
-            data.images = ImageSamples(benchmark, task.train, self.toy.backbone.preprocess)
+        toy = self.toy
+        data = task_data(toy.benchmark, t, method.inputs, toy.features, toy.backbone.preprocess)
         with self._seeded(self._derive(self.seed, self.name, "learn", t)) as generator:
             method.learn(data, self.context(generator))
 
@@ -290,25 +279,31 @@ def iter_checks(
 
     yield _guarded(CHECKS[3], round_trip)
 
-    def deterministic() -> str:
+    def rerun(restore_after_each_task: bool) -> str | None:
+        """A second run from scratch (restored from its state after every task, if asked), compared
+        with the reference after every task: the first difference, or None."""
         method = runner.build()
         for t in range(tasks):
             runner.learn(method, t)
+            if restore_after_each_task:
+                method = _round_trip(runner, method)
             problem = _differences(reference[t], runner.scores(method, t + 1), f"task {t + 1}")
             if problem:
-                return f"FAIL two runs with seed {seed} differ at {problem}"
+                return problem
+        return None
+
+    def deterministic() -> str:
+        problem = rerun(restore_after_each_task=False)
+        if problem:
+            return f"FAIL two runs with seed {seed} differ at {problem}"
         return f"two runs with seed {seed} give identical logits after every task"
 
     yield _guarded(CHECKS[4], deterministic)
 
     def resumed() -> str:
-        method = runner.build()
-        for t in range(tasks):
-            runner.learn(method, t)
-            method = _round_trip(runner, method)
-            problem = _differences(reference[t], runner.scores(method, t + 1), f"task {t + 1}")
-            if problem:
-                return f"FAIL resumed after task {t + 1}, the run differs from an uninterrupted one at {problem}"
+        problem = rerun(restore_after_each_task=True)
+        if problem:
+            return f"FAIL a run restored after every task differs from an uninterrupted one at {problem}"
         return "restored from its state after every task, equal to an uninterrupted run"
 
     yield _guarded(CHECKS[5], resumed)

@@ -9,6 +9,7 @@ import torch
 
 from driftless.backbones.preprocess import ImagePreprocess
 from driftless.benchmarks.protocol import Benchmark, SampleSet
+from driftless.methods.base import Inputs, LabelSpace, TaskData
 
 
 class ImageSamples(torch.utils.data.Dataset):
@@ -47,3 +48,29 @@ class FeatureTable:
         """Features of the given samples, in order, as one float32 tensor."""
         parts = [np.asarray(self.arrays[(s.dataset, s.split)][s.indices]) for s in sample_sets]
         return torch.from_numpy(np.concatenate(parts).astype(np.float32, copy=False))
+
+
+def task_data(
+    benchmark: Benchmark,
+    t: int,
+    inputs: Inputs,
+    features: FeatureTable | None,
+    preprocess: ImagePreprocess,
+) -> TaskData:
+    """Task ``t`` as ``learn`` receives it: its training samples as cached features or as
+    preprocessed images (as the method's ``inputs`` says), their global labels and label spaces."""
+    task = benchmark.tasks[t]
+    labels = torch.from_numpy(np.concatenate([benchmark.labels(s) for s in task.train]))
+    data = TaskData(
+        task=task,
+        labels=labels,
+        label_space=LabelSpace.of(benchmark, task.class_ids),
+        seen_label_space=LabelSpace.of(benchmark, benchmark.seen_class_ids(t + 1)),
+    )
+    if inputs == "features":
+        if features is None:
+            raise ValueError("task_data: a features method needs the feature table")
+        data.features = features.rows(task.train)
+    else:
+        data.images = ImageSamples(benchmark, task.train, preprocess)
+    return data

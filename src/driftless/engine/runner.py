@@ -27,11 +27,11 @@ from driftless.benchmarks.registry import load_benchmark
 from driftless.config import RunConfig
 from driftless.engine.checkpoint import load_checkpoint, save_checkpoint
 from driftless.engine.evaluation import evaluate_row
-from driftless.engine.inputs import FeatureTable, ImageSamples
+from driftless.engine.inputs import FeatureTable, task_data
 from driftless.engine.seeding import derive_seed, seeded
 from driftless.errors import ResumeError
 from driftless.features.store import FeatureStore
-from driftless.methods.base import Context, LabelSpace, Method, TaskData
+from driftless.methods.base import Context, LabelSpace, Method
 from driftless.methods.parts.text_classifier import TextEmbeddingCache
 from driftless.methods.registry import build_method, method_class
 
@@ -228,7 +228,7 @@ class Engine:
             task = benchmark.tasks[t]
             with seeded(derive_seed(config.seed, name, "learn", t)) as generator:
                 ctx = context(t, generator)
-                data = self._task_data(method, benchmark, t, features, backbone)
+                data = task_data(benchmark, t, method.inputs, features, backbone.preprocess)
                 tick = time.perf_counter()
                 method.learn(data, ctx)
                 outcome.learn_seconds.append(time.perf_counter() - tick)
@@ -249,24 +249,6 @@ class Engine:
             bar.update(1)
         bar.close()
         return outcome
-
-    def _task_data(
-        self, method: Method, benchmark: Benchmark, t: int, features: FeatureTable | None, backbone
-    ) -> TaskData:
-        task = benchmark.tasks[t]
-        labels = torch.from_numpy(np.concatenate([benchmark.labels(s) for s in task.train]))
-        data = TaskData(
-            task=task,
-            labels=labels,
-            label_space=LabelSpace.of(benchmark, task.class_ids),
-            seen_label_space=LabelSpace.of(benchmark, benchmark.seen_class_ids(t + 1)),
-        )
-        if method.inputs == "features":
-            assert features is not None
-            data.features = features.rows(task.train)
-        else:
-            data.images = ImageSamples(benchmark, task.train, backbone.preprocess)
-        return data
 
     def _save(self, path: Path, method: Method, outcome: MethodOutcome, tasks_done: int) -> None:
         save_checkpoint(
