@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format clean
+.PHONY: install run test test-oldest lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,20 @@ run: $(STAMP)
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
+# the suite against the lowest versions pyproject.toml declares, in a venv of its own
+OLDEST := .venv-oldest
+$(OLDEST)/.installed: pyproject.toml scripts/lowest_versions.py
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/pip install --quiet --upgrade pip
+	$(PYTHON) scripts/lowest_versions.py > $(OLDEST)/constraints.txt
+	$(OLDEST)/bin/pip install --quiet -c $(OLDEST)/constraints.txt torch
+	$(OLDEST)/bin/pip install --quiet -c $(OLDEST)/constraints.txt -e ".[dev]"
+	touch $(OLDEST)/.installed
+
+test-oldest: $(OLDEST)/.installed
+	$(OLDEST)/bin/pip list --format=freeze | grep -i -E '^(torch|transformers|lightning|numpy)=='
+	HF_HUB_OFFLINE=1 $(OLDEST)/bin/python -m pytest -q
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
@@ -31,4 +45,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(OLDEST) build dist src/*.egg-info .pytest_cache

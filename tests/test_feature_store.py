@@ -89,9 +89,10 @@ def test_killed_extraction_resumes_from_finished_chunks(tmp_path, tiny_backbone,
     partial = store.path(tiny_backbone, split).with_name(
         store.key(tiny_backbone, split) + ".partial"
     )
-    assert sorted(p.name for p in partial.glob("chunk_*.npy")) == [
-        "chunk_000000.npy",
-        "chunk_000001.npy",
+    # the chunks finished before the crash, named by their rows and their rows' sha256
+    assert [p.name[:25] for p in sorted(partial.glob("chunk_*.npy"))] == [
+        "chunk_000000000_000000016",
+        "chunk_000000016_000000032",
     ]
 
     counting = CountingBackbone(tiny_backbone)
@@ -117,6 +118,9 @@ def test_half_written_files_are_never_read(tmp_path, tiny_backbone, split):
     assert counting.encoded == 40
     assert features.shape == (40, tiny_backbone.embed_dim)
     np.testing.assert_allclose(features, _direct(tiny_backbone, split), rtol=1e-5, atol=1e-5)
+    # the killed writers' temporary files are gone, the finished entry is all that is left
+    assert not list(tmp_path.glob(".*.tmp")) and not partial.exists()
+    assert store.stats.stale_temp_files_removed == 2
 
 
 class SlowBackbone(CountingBackbone):

@@ -19,3 +19,13 @@ class MissingModelError(DriftlessError, FileNotFoundError):
 
 class ResumeError(DriftlessError):
     """A run cannot be resumed (no checkpoint, or one made with another configuration)."""
+
+
+class StorageError(DriftlessError, OSError):
+    """A file or directory could not be written or read (full disk, no permission, a path that
+    runs through a regular file); the message names the path and what to do."""
+
+
+class IntegrityError(DriftlessError):
+    """A file driftless wrote does not hold what it wrote (its content hash differs): it was
+    damaged on disk; the message names the file and how to recover."""

@@ -3,16 +3,24 @@
 Layout under ``root``::
 
     <key>/features.npy   float32 (N, D), unnormalized image embeddings in split order
-    <key>/meta.json      what was encoded: backbone, split fingerprint, transform, shape
-    <key>.partial/       chunks of an extraction under way: chunk_000000.npy, ...
+    <key>/meta.json      what was encoded: backbone, split fingerprint, transform, shape, and the
+                         sha256 of features.npy
+    <key>.partial/       chunks of an extraction under way: chunk_<start>_<stop>.<sha256>.npy
     <key>.lock           held by the one process extracting <key>
 
 Atomicity: every chunk is written to a temporary file and renamed into place, so a chunk file that
-exists is whole; a killed extraction resumes from its finished chunks. The entry directory is
-assembled under a temporary name and renamed to ``<key>`` only when complete, so a reader never
-sees a half-written entry. Processes that want the same missing entry at once (two runs sharing a
-cache) take turns through a per-entry lock file: the first extracts, the others then find the
-finished entry and read it.
+exists is whole; a killed extraction resumes from its finished chunks (:data:`CHUNK_SIZE` images
+each, so a kill loses at most that many). The entry directory is assembled under a temporary name
+and renamed to ``<key>`` only when complete, so a reader never sees a half-written entry. Processes
+that want the same missing entry at once (two runs sharing a cache) take turns through a per-entry
+lock file: the first extracts, the others then find the finished entry and read it. Temporary files
+left by a killed writer are removed by the next process that takes that entry's lock.
+
+Integrity: each chunk's name carries the sha256 of its rows and ``meta.json`` the sha256 of
+``features.npy``, both computed once, as they are written. A chunk is checked when it is assembled;
+an entry when a store first reads it (every read of a new :class:`FeatureStore`; see
+docs/reliability.md for the cost). A mismatch is a :class:`~driftless.errors.DataError` naming the
+entry to delete, never a silent read.
 """
 
 from __future__ import annotations
@@ -20,34 +28,46 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
-import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from driftless.atomic import atomic_write
+from driftless.atomic import (
+    TEMP_SUFFIX,
+    atomic_write,
+    make_temp_dir,
+    remove_stale_temp_files,
+    storage_error,
+)
 from driftless.backbones.base import Backbone
 from driftless.data.dataset import Split
-from driftless.errors import DataError
+from driftless.errors import DataError, StorageError
+from driftless.integrity import file_sha256
 
-STORE_FORMAT = 1
+STORE_FORMAT = 2
+#: images per saved chunk: what a killed extraction can lose (about 2 min of ViT-B/16 on 2 CPU cores)
+CHUNK_SIZE = 256
+_CHUNK_NAME = re.compile(r"^chunk_(\d{9})_(\d{9})\.([0-9a-f]{64})\.npy$")
 
 
 class _PreprocessedImages(torch.utils.data.Dataset):
-    def __init__(self, split: Split, start: int, stop: int, preprocess):
-        self.split, self.start, self.stop, self.preprocess = split, start, stop, preprocess
+    def __init__(self, split: Split, indices: Sequence[int], preprocess):
+        self.split, self.indices, self.preprocess = split, indices, preprocess
 
     def __len__(self) -> int:
-        return self.stop - self.start
+        return len(self.indices)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        return self.preprocess(self.split.image(self.start + i))
+        return self.preprocess(self.split.image(self.indices[i]))
 
 
 @dataclass
@@ -57,10 +77,29 @@ class StoreStats:
     images_encoded: int = 0
     entries_extracted: int = 0
     entries_reused: int = 0
+    entries_verified: int = 0
+    stale_temp_files_removed: int = 0
 
 
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    atomic_write(path, lambda fh: np.save(fh, array))
+class _HashingWriter:
+    """A binary file that hashes what is written through it."""
+
+    def __init__(self, fh: BinaryIO):
+        self.fh, self.digest, self.size = fh, hashlib.sha256(), 0
+
+    def write(self, data: bytes | memoryview) -> int:
+        data = memoryview(data).cast("B")  # len() of an array's memoryview counts rows, not bytes
+        self.digest.update(data)
+        self.size += len(data)
+        return self.fh.write(data)
+
+
+def _array_sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array, dtype="<f4").data).hexdigest()
+
+
+def _chunk_name(start: int, stop: int, sha256: str) -> str:
+    return f"chunk_{start:09d}_{stop:09d}.{sha256}.npy"
 
 
 class FeatureStore:
@@ -69,7 +108,7 @@ class FeatureStore:
     def __init__(
         self,
         root: str | os.PathLike[str],
-        chunk_size: int = 2048,
+        chunk_size: int = CHUNK_SIZE,
         batch_size: int = 256,
         num_workers: int = 0,
         progress: bool = True,
@@ -80,6 +119,8 @@ class FeatureStore:
         self.num_workers = num_workers
         self.progress = progress
         self.stats = StoreStats()
+        self._verified: dict[Path, tuple[int, int, int]] = {}
+        self._swept = False
 
     @staticmethod
     def key(backbone: Backbone, split: Split) -> str:
@@ -103,87 +144,215 @@ class FeatureStore:
     def get(self, backbone: Backbone, split: Split, description: str = "") -> np.ndarray:
         """The (N, D) float32 features of ``split``, memory-mapped; extracted first if absent."""
         entry = self.path(backbone, split)
+        self._sweep_once()
         if not (entry / "meta.json").is_file():
-            entry.parent.mkdir(parents=True, exist_ok=True)
-            with FileLock(entry.with_name(entry.name + ".lock")):
+            try:
+                entry.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise storage_error(exc, entry.parent, "create the feature store") from exc
+            with FileLock(self._lock_path(entry.name)):
                 # another process may have finished this entry while we waited for the lock
                 if not (entry / "meta.json").is_file():
+                    self._remove_debris(entry.name)
                     self._extract(backbone, split, entry, description)
                     self.stats.entries_extracted += 1
                     return self._read(entry, len(split))
         self.stats.entries_reused += 1
         return self._read(entry, len(split))
 
+    # -- reading -----------------------------------------------------------------------------
     def _read(self, entry: Path, expected_rows: int) -> np.ndarray:
-        meta = json.loads((entry / "meta.json").read_text())
-        features = np.load(entry / "features.npy", mmap_mode="r")
-        if features.shape != tuple(meta["shape"]) or features.shape[0] != expected_rows:
-            raise DataError(
-                f"feature store entry {entry} has shape {features.shape}, expected {meta['shape']} "
-                f"with {expected_rows} rows; delete it to re-extract"
+        features_file = entry / "features.npy"
+        try:
+            meta = json.loads((entry / "meta.json").read_text())
+            shape, sha256 = tuple(meta["shape"]), meta["sha256"]
+            stat = features_file.stat()
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise self._damaged(entry, f"{type(exc).__name__}: {exc}") from exc
+        stamp = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        if self._verified.get(features_file) != stamp:
+            if stat.st_size != meta.get("bytes", stat.st_size):
+                raise self._damaged(
+                    entry, f"features.npy has {stat.st_size} bytes, not {meta['bytes']}"
+                )
+            if file_sha256(features_file) != sha256:
+                raise self._damaged(entry, "features.npy does not match its recorded sha256")
+            self._verified[features_file] = stamp
+            self.stats.entries_verified += 1
+        try:
+            features = np.load(features_file, mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            raise self._damaged(entry, f"{type(exc).__name__}: {exc}") from exc
+        if features.shape != shape or features.shape[0] != expected_rows:
+            raise self._damaged(
+                entry,
+                f"shape {features.shape}, expected {list(shape)} with {expected_rows} rows",
             )
         return features
+
+    @staticmethod
+    def _damaged(entry: Path, problem: str) -> DataError:
+        return DataError(
+            f"feature store entry {entry} is damaged ({problem}); delete it (`rm -r {entry}`) "
+            "and rerun to re-extract it"
+        )
+
+    # -- debris from killed writers ----------------------------------------------------------
+    def _lock_path(self, key: str) -> Path:
+        return self.root / f"{key}.lock"
+
+    def _remove_debris(self, key: str) -> None:
+        """Remove ``key``'s temporary files; the caller holds ``key``'s lock, which every writer
+        of them holds, so none of them is still being written."""
+        for staging in self.root.glob(f".{key}.*{TEMP_SUFFIX}"):
+            if staging.is_dir():
+                shutil.rmtree(staging, ignore_errors=True)
+            else:
+                staging.unlink(missing_ok=True)
+            self.stats.stale_temp_files_removed += 1
+        self.stats.stale_temp_files_removed += remove_stale_temp_files(self.root / f"{key}.partial")
+
+    def _sweep_once(self) -> None:
+        """Once per store: remove the temporary files of every entry whose lock no live process
+        holds (a killed extraction's staging folder can be as large as the entry)."""
+        if self._swept or not self.root.is_dir():
+            return
+        self._swept = True
+        keys = {p.name[1:].split(".", 1)[0] for p in self.root.glob(f".*{TEMP_SUFFIX}")}
+        keys |= {p.name[: -len(".partial")] for p in self.root.glob("*.partial")}
+        for key in sorted(keys):
+            lock = FileLock(self._lock_path(key), timeout=0)
+            try:
+                lock.acquire()
+            except (Timeout, OSError):
+                continue  # a live process is writing this entry: its files are not debris
+            try:
+                self._remove_debris(key)
+            finally:
+                lock.release()
+
+    # -- writing -----------------------------------------------------------------------------
+    def _plan(self, n: int) -> list[tuple[int, int]]:
+        return [(s, min(s + self.chunk_size, n)) for s in range(0, n, self.chunk_size)]
+
+    def _finished_chunks(self, partial: Path) -> dict[tuple[int, int], Path]:
+        found = {}
+        for path in partial.glob("chunk_*.npy"):
+            match = _CHUNK_NAME.match(path.name)
+            if match:
+                found[(int(match[1]), int(match[2]))] = path
+        return found
 
     def _extract(self, backbone: Backbone, split: Split, entry: Path, description: str) -> None:
         if entry.exists():  # an entry without meta.json is debris from outside the store: redo it
             shutil.rmtree(entry)
         partial = entry.with_name(entry.name + ".partial")
-        partial.mkdir(parents=True, exist_ok=True)
+        try:
+            partial.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(exc, partial, "create") from exc
         n = len(split)
-        starts = list(range(0, n, self.chunk_size))
-        todo = [
-            s for s in starts if not (partial / f"chunk_{s // self.chunk_size:06d}.npy").is_file()
-        ]
+        plan = self._plan(n)
+        finished = self._finished_chunks(partial)
+        todo = [r for r in plan if r not in finished]
         bar = tqdm(
             total=n,
-            initial=n - sum(min(self.chunk_size, n - s) for s in todo),
+            initial=n - sum(stop - start for start, stop in todo),
             unit="img",
             desc=f"encode {description or split.images.__class__.__name__}",
             disable=not self.progress,
             leave=False,
         )
+        indices = [i for start, stop in todo for i in range(start, stop)]
+        loader = DataLoader(
+            _PreprocessedImages(split, indices, backbone.preprocess),
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+        )
         was_training = backbone.model.training
         backbone.model.eval()
+        pending: list[np.ndarray] = []
+        pending_rows = 0
+        chunks = iter(todo)
+        current = next(chunks, None)
         try:
-            for start in todo:
-                stop = min(start + self.chunk_size, n)
-                loader = DataLoader(
-                    _PreprocessedImages(split, start, stop, backbone.preprocess),
-                    batch_size=self.batch_size,
-                    num_workers=self.num_workers,
-                )
-                parts = []
-                with torch.inference_mode():
-                    for pixels in loader:
-                        parts.append(backbone.encode_images(pixels).float().cpu().numpy())
-                        self.stats.images_encoded += len(pixels)
-                        bar.update(len(pixels))
-                _atomic_save(
-                    partial / f"chunk_{start // self.chunk_size:06d}.npy", np.concatenate(parts)
-                )
+            with torch.inference_mode():
+                for pixels in loader:
+                    rows = backbone.encode_images(pixels).float().cpu().numpy()
+                    self.stats.images_encoded += len(pixels)
+                    bar.update(len(pixels))
+                    pending.append(rows)
+                    pending_rows += len(rows)
+                    # save every chunk that is complete: at most chunk_size images are at risk
+                    while current is not None and pending_rows >= current[1] - current[0]:
+                        size = current[1] - current[0]
+                        block = np.concatenate(pending)
+                        self._save_chunk(partial, current, block[:size])
+                        pending = [block[size:]] if len(block) > size else []
+                        pending_rows = len(block) - size
+                        current = next(chunks, None)
         finally:
             backbone.model.train(was_training)
             bar.close()
-        self._assemble(partial, entry, len(starts), backbone, split)
+        self._assemble(partial, entry, plan, backbone, split)
+
+    @staticmethod
+    def _save_chunk(partial: Path, rows: tuple[int, int], block: np.ndarray) -> None:
+        block = np.ascontiguousarray(block, dtype="<f4")
+        name = _chunk_name(*rows, _array_sha256(block))
+        atomic_write(partial / name, lambda fh: np.save(fh, block))
+
+    def _load_chunk(self, path: Path, entry: Path) -> np.ndarray:
+        match = _CHUNK_NAME.match(path.name)
+        assert match is not None
+        try:
+            block = np.load(path)
+        except (OSError, ValueError) as exc:
+            block = None
+            problem = f"{type(exc).__name__}: {exc}"
+        if block is not None and _array_sha256(block) == match[3]:
+            return block
+        if block is not None:
+            problem = "its rows do not match the sha256 in its name"
+        partial = path.parent
+        raise DataError(
+            f"feature store chunk {path} is damaged ({problem}); delete it (`rm {path}`) and rerun "
+            f"to re-encode its images (the other chunks of {partial} are kept)"
+        )
 
     def _assemble(
-        self, partial: Path, entry: Path, num_chunks: int, backbone: Backbone, split: Split
+        self,
+        partial: Path,
+        entry: Path,
+        plan: list[tuple[int, int]],
+        backbone: Backbone,
+        split: Split,
     ) -> None:
-        staging = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{entry.name}.", suffix=".tmp"))
+        finished = self._finished_chunks(partial)
         try:
-            chunks = [
-                np.load(partial / f"chunk_{i:06d}.npy", mmap_mode="r") for i in range(num_chunks)
-            ]
-            dim = chunks[0].shape[1]
-            out = np.lib.format.open_memmap(
-                staging / "features.npy", mode="w+", dtype=np.float32, shape=(len(split), dim)
-            )
-            row = 0
-            for chunk in chunks:
-                out[row : row + len(chunk)] = chunk
-                row += len(chunk)
-            out.flush()
-            del out
+            staging = make_temp_dir(self.root, entry.name)
+        except OSError as exc:
+            raise storage_error(exc, self.root, "write to") from exc
+        features_file = staging / "features.npy"
+        try:
+            # written sequentially (not through a memory map, which a full disk turns into a
+            # SIGBUS), hashed as it is written
+            with features_file.open("wb") as fh:
+                writer = _HashingWriter(fh)
+                dim = None
+                for rows in plan:
+                    block = self._load_chunk(finished[rows], entry)
+                    if dim is None:
+                        dim = block.shape[1]
+                        header = {
+                            "descr": "<f4",
+                            "fortran_order": False,
+                            "shape": (len(split), dim),
+                        }
+                        np.lib.format.write_array_header_1_0(writer, header)
+                    writer.write(block.data)
+                fh.flush()
+                os.fsync(fh.fileno())
             meta = {
                 "format": STORE_FORMAT,
                 "backbone": backbone.name,
@@ -192,6 +361,8 @@ class FeatureStore:
                 "transform": backbone.preprocess.transform_id,
                 "shape": [len(split), dim],
                 "dtype": "float32",
+                "bytes": writer.size,
+                "sha256": writer.digest.hexdigest(),
             }
             (staging / "meta.json").write_text(json.dumps(meta, indent=2))
             try:
@@ -199,6 +370,10 @@ class FeatureStore:
             except OSError:
                 if not (entry / "meta.json").is_file():  # another process did not finish it either
                     raise
+        except StorageError:
+            raise
+        except OSError as exc:
+            raise storage_error(exc, entry) from exc
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(partial, ignore_errors=True)
