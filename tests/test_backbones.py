@@ -182,8 +182,8 @@ def test_load_unknown_hub_id_says_how_to_get_it() -> None:
         load_backbone(model_id)
     message = str(info.value)
     assert model_id in message
-    assert "huggingface-cli download" in message
-    assert f"huggingface-cli download {model_id}" in message
+    assert f"`hf download {model_id}`" in message  # the CLI that huggingface_hub ships
+    assert "huggingface-cli" not in message
     assert isinstance(info.value, FileNotFoundError)
 
 
@@ -204,6 +204,7 @@ def test_load_directory_with_config_but_no_weights(saved: Path, tmp_path: Path) 
     with pytest.raises(MissingModelError) as info:
         load_backbone(str(directory))
     assert str(directory) in str(info.value)
+    assert "no weights (model.safetensors)" in str(info.value)  # not "no local directory"
 
 
 # ---------------------------------------------------------------------------------------------

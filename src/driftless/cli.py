@@ -6,6 +6,7 @@ import argparse
 import importlib
 import importlib.util
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()  # its weight-loading bar too
-    outcome = run(config, resume=args.resume, progress=not args.no_progress)
+    outcome = run(
+        config, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite
+    )
     results = build_results(outcome)
     written = write_report(results, outcome.out)
     metrics = {name: m["metrics"] for name, m in results["methods"].items()}
@@ -138,29 +141,26 @@ def _locate_backbone(spec: str, allow_download: bool) -> str:
         raise MissingModelError(f"backbone tiny-clip: {TINY_CLIP_DIR}/model.safetensors is missing")
     if spec in BUILTIN_BACKBONES:
         return f"built-in {spec}"
+    from driftless.backbones.clip import (
+        check_model_directory,
+        looks_like_hub_id,
+        missing_model_message,
+    )
+
     path = Path(spec).expanduser()
     if path.exists():
-        if not (path / "config.json").is_file():
-            raise MissingModelError(
-                f"backbone: {path} exists but holds no config.json; expected a directory written "
-                "by CLIPModel.save_pretrained"
-            )
+        check_model_directory(path)
         return f"directory {path}"
+    if not looks_like_hub_id(spec):
+        raise MissingModelError(missing_model_message(spec))
     from huggingface_hub import try_to_load_from_cache
 
-    try:
-        cached = try_to_load_from_cache(spec, "config.json")
-    except ValueError:  # not a valid Hub id either (e.g. a path that does not exist)
-        cached = None
+    cached = try_to_load_from_cache(spec, "config.json")
     if isinstance(cached, str):
         return f"Hugging Face cache ({Path(cached).parent})"
     if allow_download:
         return "Hugging Face Hub (will be downloaded: --download is set)"
-    raise MissingModelError(
-        f"backbone {spec!r} not found: no local directory {path} and no copy in the Hugging Face "
-        f"cache. Get it with `huggingface-cli download {spec}` on a machine with network access, "
-        "or pass --download."
-    )
+    raise MissingModelError(missing_model_message(spec))
 
 
 def _dry_run(config: Any) -> int:
@@ -297,6 +297,9 @@ def cmd_pretrain_tiny(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``driftless`` command."""
     parser = argparse.ArgumentParser(prog="driftless", description=__doc__)
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show the traceback behind an error"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser(
@@ -316,6 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument(
         "--resume", action="store_true", help="continue the run in --out (or the latest one)"
+    )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="discard the run already in --out and start afresh (without it, such a run is refused)",
     )
     run.add_argument("--config", type=Path, help="YAML run configuration")
     run.add_argument(
@@ -425,7 +433,23 @@ def build_parser() -> argparse.ArgumentParser:
     met = sub.add_parser("metrics", help="recompute metrics from a results.json")
     met.add_argument("results", type=Path, help="results.json or its run directory")
     met.set_defaults(func=cmd_metrics)
+    for command in (run, lst, pre, check, met):  # -v also after the command
+        command.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
+        )
     return parser
+
+
+def _report_error(args: argparse.Namespace, line: str) -> int:
+    """One line on stderr (after the traceback with ``-v``); exit status 2."""
+    if getattr(args, "verbose", False):
+        traceback.print_exc()
+    print(f"driftless: error: {line}", file=sys.stderr)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -434,8 +458,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except DriftlessError as exc:
-        print(f"driftless: error: {exc}", file=sys.stderr)
-        return 2
+        return _report_error(args, str(exc))
+    except OSError as exc:  # a file system problem outside driftless's own writes
+        from driftless.atomic import storage_error
+
+        where = Path(exc.filename) if exc.filename else Path("a file")
+        return _report_error(args, str(storage_error(exc, where, "use")))
     except KeyboardInterrupt:
         print("driftless: interrupted; resume with --resume", file=sys.stderr)
         return 130

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from torch import nn
 from transformers import CLIPConfig, CLIPModel, CLIPTokenizer, PreTrainedTokenizerBase
 
 from driftless.backbones.preprocess import ImagePreprocess
-from driftless.errors import MissingModelError
+from driftless.errors import DataError, MissingModelError
 
 
 class CLIPBackbone:
@@ -205,34 +206,89 @@ def tiny_random_clip(seed: int = 0, image_size: int = 32, embed_dim: int = 32) -
     )
 
 
+#: weight files ``from_pretrained`` reads from a directory (any one of them will do)
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def looks_like_hub_id(source: str) -> bool:
+    """Whether ``source`` reads as a Hugging Face id (``org/name``) rather than a path."""
+    return bool(_HUB_ID.match(source)) and not source.startswith((".", "~"))
+
+
+def check_model_directory(path: Path) -> None:
+    """MissingModelError unless ``path`` is a directory holding a config and weights."""
+    if not path.is_dir():
+        raise MissingModelError(
+            f"backbone: {path} is a file, not a model directory; pass the directory written by "
+            "CLIPModel.save_pretrained (config.json, model.safetensors, tokenizer files)"
+        )
+    if not (path / "config.json").is_file():
+        raise MissingModelError(
+            f"backbone: {path} exists but holds no config.json; expected a directory written by "
+            "CLIPModel.save_pretrained (config.json, model.safetensors, tokenizer files)"
+        )
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise MissingModelError(
+            f"backbone: {path} holds config.json but no weights (model.safetensors); copy the "
+            "weights file there, or save the model again with CLIPModel.save_pretrained"
+        )
+
+
+def missing_model_message(source: str) -> str:
+    """What to say when ``source`` is neither a local directory nor in the Hugging Face cache."""
+    if not looks_like_hub_id(source):
+        return (
+            f"backbone: directory {Path(source).expanduser()} does not exist; pass a directory "
+            "written by CLIPModel.save_pretrained, or a Hugging Face id such as "
+            "openai/clip-vit-base-patch16"
+        )
+    cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
+    return (
+        f"backbone {source!r} not found: no local directory of that name and no copy in the "
+        f"Hugging Face cache ({cache}). Get it with `hf download {source}` on a machine with "
+        "network access (and copy the cache here), or save it with "
+        "CLIPModel.save_pretrained(DIR) and pass --backbone DIR; or pass --download to fetch it now."
+    )
+
+
 def load_clip_pretrained(source: str, allow_download: bool = False) -> CLIPBackbone:
     """Load a ``save_pretrained`` directory, or a Hugging Face id from the local cache (or the Hub
     when ``allow_download``). A missing model raises :class:`MissingModelError` saying where it
-    was looked for and how to get it."""
+    was looked for and how to get it; an unreadable weights file says which file and why."""
     path = Path(source).expanduser()
     if path.exists():
-        if not (path / "config.json").is_file():
-            raise MissingModelError(
-                f"backbone: {path} exists but holds no config.json; expected a directory written by "
-                "CLIPModel.save_pretrained (config.json, model.safetensors, tokenizer files)"
-            )
+        check_model_directory(path)
         location = str(path)
         local_only = True
     else:
         location = source
         local_only = not allow_download
+        if not looks_like_hub_id(source):
+            raise MissingModelError(missing_model_message(source))
     try:
         model = CLIPModel.from_pretrained(location, local_files_only=local_only)
         tokenizer = CLIPTokenizer.from_pretrained(location, local_files_only=local_only)
     except (OSError, ValueError) as exc:
-        cache = (
-            os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
-        )
+        if path.exists():
+            raise MissingModelError(
+                f"backbone: cannot load {path} ({type(exc).__name__}: {_first_line(exc)}); check "
+                "that it was written by CLIPModel.save_pretrained with its tokenizer files"
+            ) from exc
         raise MissingModelError(
-            f"backbone {source!r} not found: no local directory {path} and no copy in the Hugging "
-            f"Face cache ({cache}). Get it with `huggingface-cli download {source}` on a machine with "
-            f"network access, or save it with CLIPModel.save_pretrained(DIR) and pass --backbone DIR; "
-            f"or pass --download to fetch it now. ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+            f"{missing_model_message(source)} ({type(exc).__name__}: {_first_line(exc)})"
+        ) from exc
+    except Exception as exc:  # safetensors' SafetensorError and kin: a damaged weights file
+        where = path if path.exists() else source
+        raise DataError(
+            f"backbone {where}: its weights file cannot be read ({type(exc).__name__}: "
+            f"{_first_line(exc)}); it is truncated or corrupt: download it again (`hf download "
+            "<id> --local-dir DIR`) or save the model again with CLIPModel.save_pretrained"
         ) from exc
     if path.exists():
         preprocess = ImagePreprocess.from_pretrained_dir(
@@ -247,3 +303,8 @@ def load_clip_pretrained(source: str, allow_download: bool = False) -> CLIPBackb
             directory, model.config.vision_config.image_size
         )
     return CLIPBackbone(model, tokenizer, preprocess, source)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no detail"

@@ -38,14 +38,55 @@ def _corrupt(path: Path, problem: str) -> DataError:
     return DataError(f"CIFAR-100 file is corrupt: {path}: {problem} (expected {CIFAR100_LAYOUT})")
 
 
+def _numpy_reconstructors() -> dict[tuple[str, str], object]:
+    """The numpy callables an ndarray's pickle names, under numpy 1's and numpy 2's module names."""
+    reconstruct = np.empty(0).__reduce__()[0]  # numpy's _reconstruct, wherever numpy keeps it
+    scalar = np.float64(0).__reduce__()[0]
+    allowed: dict[tuple[str, str], object] = {}
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed[(module, "_reconstruct")] = reconstruct
+        allowed[(module, "scalar")] = scalar
+    allowed[("numpy", "ndarray")] = np.ndarray
+    allowed[("numpy", "dtype")] = np.dtype
+    allowed[("_codecs", "encode")] = _latin1_bytes
+    return allowed
+
+
+def _latin1_bytes(text: str, encoding: str = "utf-8") -> bytes:
+    """How a protocol-2 pickle written by Python 3 spells a bytes object (``_codecs.encode(text,
+    "latin1")``); only that encoding is accepted."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(
+            f"unexpected _codecs.encode({type(text).__name__}, {encoding!r})"
+        )
+    return text.encode("latin1")
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Reads CIFAR's pickles and nothing else: dicts, lists, strings, numbers and numpy arrays.
+    Any other global a pickle names (``os.system``, ``builtins.eval``, ...) is refused, so a
+    crafted file cannot run code; plain pickle would call whatever the file names."""
+
+    _ALLOWED = _numpy_reconstructors()
+
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"it names {module}.{name}, which a CIFAR file never holds (refused: loading it "
+                "could run code)"
+            ) from None
+
+
 def _unpickle(path: Path) -> dict:
     if not path.is_file():
         raise DataError(f"CIFAR-100 file missing: {path} (expected {CIFAR100_LAYOUT})")
     try:
         with path.open("rb") as fh:
-            entry = pickle.load(fh, encoding="latin1")
+            entry = _CifarUnpickler(fh, encoding="latin1").load()
     except Exception as exc:  # a damaged pickle can fail with almost any exception type
-        raise _corrupt(path, str(exc)) from exc
+        raise _corrupt(path, str(exc) or type(exc).__name__) from exc
     if not isinstance(entry, dict):
         raise _corrupt(path, f"holds a {type(entry).__name__}, not a dict")
     return entry

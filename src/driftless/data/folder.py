@@ -38,6 +38,11 @@ def read_class_folders(
             for p in (root / name).iterdir()
             if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
         )
+        if not files:  # a class trained on nothing would silently score zero
+            raise DataError(
+                f"class folder {root / name} holds no images (looked for {sorted(IMAGE_EXTENSIONS)} "
+                "files); add its images or remove the folder"
+            )
         paths.extend(files)
         labels.extend([label] * len(files))
     if not paths:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from pydantic import TypeAdapter, ValidationError
 
 from driftless.data.aircraft import fgvc_aircraft
 from driftless.data.caltech import caltech101
@@ -47,6 +51,7 @@ def _on_disk(reader: Callable[..., Dataset], default_subdir: str) -> Callable[..
 
     factory.__signature__ = _merged_signature(reader)  # type: ignore[attr-defined]
     factory.__doc__ = reader.__doc__
+    factory.reader = reader  # type: ignore[attr-defined]
     return factory
 
 
@@ -72,6 +77,7 @@ def _generated(generator: Callable[..., Dataset]) -> Callable[..., Dataset]:
         + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in sig.parameters.values()]
     )
     factory.__doc__ = generator.__doc__
+    factory.reader = generator  # type: ignore[attr-defined]
     return factory
 
 
@@ -123,4 +129,57 @@ def build_dataset(
             raise ConfigError(
                 f"{where}.{key}: not a parameter of dataset {kind!r} (accepted: {accepted})"
             )
-    return factory(data_root, **params)
+    params = _checked_params(factory, params, kind, where)
+    try:
+        dataset = factory(data_root, **params)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(
+            f"{where}.params: dataset {kind!r} rejects {dict(params)}: {exc}"
+        ) from None
+    _check_every_class_has_images(dataset, where)
+    return dataset
+
+
+def _checked_params(
+    factory: Callable[..., Dataset], params: Mapping[str, Any], kind: str, where: str
+) -> dict[str, Any]:
+    """``params`` validated against the reader's type hints (``num_classes: "twelve"`` and
+    ``root: 5`` are refused, naming the field); numbers written as strings are converted."""
+    reader = getattr(factory, "reader", factory)
+    try:
+        hints = typing.get_type_hints(reader)
+    except Exception:  # a plugin's factory without resolvable hints: taken as it is
+        return dict(params)
+    hints["root"] = str | None
+    checked = {}
+    for key, value in params.items():
+        if key not in hints:
+            checked[key] = value
+            continue
+        try:
+            checked[key] = TypeAdapter(hints[key]).validate_python(value)
+        except ValidationError as exc:
+            expected = getattr(hints[key], "__name__", None) or str(hints[key])
+            problem = exc.errors()[0]["msg"]
+            raise ConfigError(
+                f"{where}.params.{key}: {value!r} is not a valid {expected} ({problem})"
+            ) from None
+    return checked
+
+
+def _check_every_class_has_images(dataset: Dataset, where: str) -> None:
+    """ConfigError if a class has no image in a split that has images: it would be learned from
+    nothing (or never evaluated) without a word."""
+    for split_name, split in sorted(dataset.splits.items()):
+        if not len(split):
+            continue
+        counts = np.bincount(split.labels, minlength=dataset.num_classes)
+        empty = [dataset.class_names[c] for c in np.flatnonzero(counts == 0)]
+        if empty:
+            raise ConfigError(
+                f"{where}: dataset {dataset.name!r} has no {split_name} images of "
+                f"{len(empty)} class(es), e.g. {empty[:3]}; check its parameters "
+                "(e.g. train_per_class) or its files"
+            )

@@ -79,6 +79,9 @@ def toy_shapes(
     combos = [combos[(i * 7) % len(combos)] for i in range(len(combos))]
     if not 2 <= num_classes <= len(combos):
         raise ConfigError(f"toy_shapes: num_classes must be in 2..{len(combos)}, got {num_classes}")
+    for field, value in (("train_per_class", train_per_class), ("test_per_class", test_per_class)):
+        if value < 1:
+            raise ConfigError(f"toy_shapes: {field} must be at least 1, got {value}")
     names = combos[:num_classes]
     splits = {}
     for split_index, (split, per_class) in enumerate(

@@ -4,7 +4,9 @@ task after task, checkpointing after each; finally gather every method's results
 A run directory holds ``config.yaml`` (the resolved configuration), ``checkpoints/<method>.pt``
 (state after the last finished task) and, once done, ``results.json`` and the report. ``resume``
 continues each method from its checkpoint; because every task's randomness is derived from
-(seed, method, task), the results equal those of an uninterrupted run.
+(seed, method, task), the results equal those of an uninterrupted run. The directory is guarded by
+:class:`~driftless.engine.rundir.RunDirectory`: an existing run is never clobbered without
+``overwrite``, and ``config.yaml`` is written only after the configuration and its data validate.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from driftless.config import RunConfig
 from driftless.engine.checkpoint import load_checkpoint, save_checkpoint
 from driftless.engine.evaluation import evaluate_row
 from driftless.engine.inputs import FeatureTable, task_data
+from driftless.engine.preflight import check_accelerator
+from driftless.engine.rundir import RunDirectory
 from driftless.engine.seeding import derive_seed, seeded
 from driftless.errors import ResumeError
 from driftless.features.store import FeatureStore
@@ -74,7 +78,11 @@ def default_out_dir(config: RunConfig, resume: bool) -> Path:
         if not candidates:
             raise ResumeError(f"--resume: no run to resume under {base}/; pass --out DIR")
         return candidates[-1]
-    return base / datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out, n = base / stamp, 2
+    while out.exists():  # two runs started in the same second: never share a directory
+        out, n = base / f"{stamp}-{n}", n + 1
+    return out
 
 
 def _semantic_config(config: RunConfig) -> dict[str, Any]:
@@ -100,9 +108,17 @@ def _check_resume_config(out: Path, config: RunConfig) -> None:
 class Engine:
     """Runs one configuration. Build it, then call :meth:`run`."""
 
-    def __init__(self, config: RunConfig, *, resume: bool = False, progress: bool = True):
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        resume: bool = False,
+        progress: bool = True,
+        overwrite: bool = False,
+    ):
         self.config = config
         self.resume = resume
+        self.overwrite = overwrite
         self.progress = progress
         self.out = Path(config.out) if config.out else default_out_dir(config, resume)
         self.method_names = config.resolved_methods()
@@ -119,17 +135,23 @@ class Engine:
             torch.set_num_threads(threads)
 
     def _run(self) -> RunOutcome:
+        with RunDirectory(self.out, resume=self.resume, overwrite=self.overwrite) as run_dir:
+            return self._run_in(run_dir)
+
+    def _run_in(self, run_dir: RunDirectory) -> RunOutcome:
         config = self.config
         if self.resume:
             _check_resume_config(self.out, config)
-        else:
-            self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.yaml").write_text(
-                yaml.safe_dump(_semantic_config(config), sort_keys=True)
-            )
+        check_accelerator(config.accelerator)
         fabric = Fabric(accelerator=config.accelerator, devices=1, precision="32-true")
         benchmark = load_benchmark(config.benchmark, config.data_root)
         backbone = load_backbone(config.backbone, allow_download=config.download).to(fabric.device)
+        for name in self.method_names:  # every method's settings, before the run is recorded
+            build_method(
+                name,
+                {**benchmark.method_defaults.get(name, {}), **config.method_config.get(name, {})},
+            )
+        run_dir.write_config(_semantic_config(config))
         texts = TextEmbeddingCache(backbone, batch_size=config.batch_size)
         texts(LabelSpace.of(benchmark, range(len(benchmark.classes))))  # fixed encoding order
         started = time.perf_counter()
@@ -265,6 +287,9 @@ class Engine:
         )
 
 
-def run(config: RunConfig, *, resume: bool = False, progress: bool = True) -> RunOutcome:
-    """Run ``config`` and return its outcome (call :func:`driftless.report.write_report` to save it)."""
-    return Engine(config, resume=resume, progress=progress).run()
+def run(
+    config: RunConfig, *, resume: bool = False, progress: bool = True, overwrite: bool = False
+) -> RunOutcome:
+    """Run ``config`` and return its outcome (call :func:`driftless.report.write_report` to save it).
+    Without ``resume``, a directory that already holds a run is refused unless ``overwrite``."""
+    return Engine(config, resume=resume, progress=progress, overwrite=overwrite).run()

@@ -41,6 +41,9 @@ def _generate(
     seed: int,
     image_size: int,
 ) -> Dataset:
+    for field, value in (("train_per_class", train_per_class), ("test_per_class", test_per_class)):
+        if value < 1:  # a class with no images would be learned from nothing
+            raise ConfigError(f"{name}: {field} must be at least 1, got {value}")
     splits = {}
     for split, per_class in (("train", train_per_class), ("test", test_per_class)):
         pixels, labels = [], []

@@ -10,8 +10,10 @@ and the template's words after ``{}``. The text tower sees
 as its token embeddings, plus its position embeddings; the causal + padding masks, the final layer
 norm, pooling at the [EOS] position and ``text_projection`` are those of ``transformers.CLIPModel``.
 ``transformers`` v5's ``CLIPTextModel.forward`` only takes ``input_ids``, so :class:`PromptEncoder`
-drives its parts (``embeddings`` with ``inputs_embeds``, ``create_causal_mask``, ``encoder``,
-``final_layer_norm``) in the order that ``forward`` does. With no context the result equals
+drives its parts (``embeddings`` with ``inputs_embeds``, ``encoder``, ``final_layer_norm``) in the
+order that ``forward`` does, with a causal + padding mask it builds itself
+(:func:`causal_padding_mask`) rather than through transformers' internal mask helpers, whose
+signature changes between releases. With no context the result equals
 ``backbone.encode_texts`` of the plain prompt; with a context initialised from the embeddings of
 "a photo of a" it equals the plain "a photo of a {name}" (both tested).
 
@@ -183,8 +185,6 @@ class PromptEncoder:
         """(P, embed_dim) unnormalized text embeddings of the prompts, with ``contexts``
         (P, n_ctx, width) in their slots (None when ``n_ctx`` is 0). Differentiable in
         ``contexts``; the tower's weights are used as they are (freeze them yourself)."""
-        from transformers.masking_utils import create_causal_mask
-
         with torch.no_grad():
             embeds = self.token_embedding(layout.input_ids)
         if layout.n_ctx:
@@ -198,18 +198,26 @@ class PromptEncoder:
             embeds = embeds.scatter(1, index, contexts.to(device=embeds.device, dtype=embeds.dtype))
         # the steps of CLIPTextModel.forward, from its token embeddings on
         hidden = self.text.embeddings(inputs_embeds=embeds)
-        mask = create_causal_mask(
-            config=self.text.config,
-            inputs_embeds=hidden,
-            attention_mask=layout.attention_mask,
-            past_key_values=None,
-        )
+        mask = causal_padding_mask(layout.attention_mask, hidden.dtype)
         hidden = self.text.encoder(
             inputs_embeds=hidden, attention_mask=mask, is_causal=True
         ).last_hidden_state
         hidden = self.text.final_layer_norm(hidden)
         pooled = hidden[torch.arange(len(layout), device=hidden.device), layout.eos_position]
         return self.model.text_projection(pooled)
+
+
+def causal_padding_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The additive attention mask of CLIP's text tower, (B, 1, L, L): query i may attend to key j
+    when j <= i (causal) and j is a real token (``attention_mask[b, j] == 1``); 0 where allowed, the
+    dtype's most negative value where not. Eager and SDPA attention both add it to the scores.
+    Every query keeps key 0 ([SOS]), so no row is fully masked."""
+    batch, length = attention_mask.shape
+    device = attention_mask.device
+    causal = torch.ones(length, length, dtype=torch.bool, device=device).tril()
+    allowed = causal[None, None] & attention_mask.bool()[:, None, None, :]
+    mask = torch.zeros(batch, 1, length, length, dtype=dtype, device=device)
+    return mask.masked_fill(~allowed, torch.finfo(dtype).min)
 
 
 def reuse_encoder(encoder: PromptEncoder | None, backbone: Backbone) -> PromptEncoder:
