@@ -69,6 +69,12 @@ def storage_error(exc: OSError, path: Path, doing: str = "write") -> StorageErro
     return error
 
 
+def _open_temp(fd: int, path: Path) -> BinaryIO:
+    """The temporary file of ``path`` opened for writing (a seam: the reliability tests put a full
+    disk here)."""
+    return os.fdopen(fd, "wb")
+
+
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Call ``write`` on a temporary file beside ``path``, flush it to disk, then rename it over
     ``path``. On any error the temporary file is removed and ``path`` is untouched; an ``OSError``
@@ -77,7 +83,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
-        with os.fdopen(fd, "wb") as fh:
+        with _open_temp(fd, path) as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())

@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
 from driftless.data.aircraft import fgvc_aircraft
@@ -138,7 +137,6 @@ def build_dataset(
         raise ConfigError(
             f"{where}.params: dataset {kind!r} rejects {dict(params)}: {exc}"
         ) from None
-    _check_every_class_has_images(dataset, where)
     return dataset
 
 
@@ -167,19 +165,3 @@ def _checked_params(
                 f"{where}.params.{key}: {value!r} is not a valid {expected} ({problem})"
             ) from None
     return checked
-
-
-def _check_every_class_has_images(dataset: Dataset, where: str) -> None:
-    """ConfigError if a class has no image in a split that has images: it would be learned from
-    nothing (or never evaluated) without a word."""
-    for split_name, split in sorted(dataset.splits.items()):
-        if not len(split):
-            continue
-        counts = np.bincount(split.labels, minlength=dataset.num_classes)
-        empty = [dataset.class_names[c] for c in np.flatnonzero(counts == 0)]
-        if empty:
-            raise ConfigError(
-                f"{where}: dataset {dataset.name!r} has no {split_name} images of "
-                f"{len(empty)} class(es), e.g. {empty[:3]}; check its parameters "
-                "(e.g. train_per_class) or its files"
-            )
