@@ -22,7 +22,9 @@ from driftless.integrity import content_digest
 def _flip_tensor_bytes(path, count=40):
     """Flip ``count`` bytes inside the largest tensor of a torch checkpoint: the file still loads."""
     with zipfile.ZipFile(path) as archive:
-        info = max((i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+        info = max(
+            (i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size
+        )
     data = bytearray(path.read_bytes())
     name_length, extra_length = np.frombuffer(data, "<u2", 2, info.header_offset + 26)
     start = info.header_offset + 30 + int(name_length) + int(extra_length)
@@ -32,7 +34,12 @@ def _flip_tensor_bytes(path, count=40):
 
 
 def test_content_digest_survives_a_round_trip_and_sees_one_changed_value():
-    state = {"w": torch.arange(6.0).reshape(2, 3), "n": 3, "x": [0.1, None, "a"], "b": torch.tensor([True])}
+    state = {
+        "w": torch.arange(6.0).reshape(2, 3),
+        "n": 3,
+        "x": [0.1, None, "a"],
+        "b": torch.tensor([True]),
+    }
     buffer = io.BytesIO()
     torch.save(state, buffer)
     loaded = torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
@@ -55,7 +62,9 @@ def test_flipped_bytes_in_a_checkpoint_are_refused_and_the_previous_one_resumes(
     damaged = checkpoint.read_bytes()
     result = cli("run", *RUN_ARGS, "--out", out, "--cache-dir", cache, "--resume")
     assert result.code == 2
-    assert_one_clear_line(result.err, str(checkpoint), "content hash", f"mv {previous} {checkpoint}")
+    assert_one_clear_line(
+        result.err, str(checkpoint), "content hash", f"mv {previous} {checkpoint}"
+    )
     assert checkpoint.read_bytes() == damaged and previous.is_file()  # nothing deleted
     shutil.move(previous, checkpoint)  # the advice: resume from the task before
     assert cli("run", *RUN_ARGS, "--out", out, "--cache-dir", cache, "--resume").code == 0
