@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 import torch
-from conftest import RUN_ARGS, assert_one_clear_line, copy_run, results_without_timings
 
+from conftest import RUN_ARGS, assert_one_clear_line, results_without_timings
 from driftless import atomic
 from driftless.backbones.registry import TINY_CLIP_DIR
 from driftless.engine.checkpoint import load_checkpoint

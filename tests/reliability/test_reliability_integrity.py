@@ -11,8 +11,8 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from conftest import RUN_ARGS, assert_one_clear_line, copy_run, results_without_timings
 
+from conftest import RUN_ARGS, assert_one_clear_line, copy_run, results_without_timings
 from driftless.data import ArrayImages, Split, toy_shapes
 from driftless.errors import DataError
 from driftless.features import FeatureStore
@@ -83,7 +83,7 @@ def test_a_truncated_checkpoint_gives_the_reason(toy_run, tmp_path, cli):
 
 
 def test_flipped_bytes_in_a_feature_entry_are_refused(toy_run, tmp_path, cli):
-    out, cache = copy_run(toy_run, tmp_path)
+    _, cache = copy_run(toy_run, tmp_path)
     entry = next((cache / "features").glob("*/features.npy"))
     data = bytearray(entry.read_bytes())
     for i in range(50):

@@ -6,9 +6,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from conftest import RUN_ARGS, assert_one_clear_line, copy_run, results_without_timings
 from filelock import FileLock
 
+from conftest import RUN_ARGS, assert_one_clear_line, copy_run, results_without_timings
 from driftless.engine import runner
 from driftless.engine.checkpoint import load_checkpoint
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_one_clear_line
 
 import driftless
+from conftest import assert_one_clear_line
 from driftless.data.cifar import cifar100
 from driftless.errors import DataError
 
@@ -72,7 +72,7 @@ def _unsafe_loads(path: Path) -> list[str]:
         keywords = {k.arg: ast.unparse(k.value) for k in node.keywords}
         if name in {"pickle.load", "pickle.loads", "pickle.Unpickler", "cPickle.load", "dill.load"}:
             found.append(f"{path.name}:{node.lineno} {name}")
-        elif name.endswith("torch.load") or name == "load" and "weights_only" in keywords:
+        elif name.endswith("torch.load") or (name == "load" and "weights_only" in keywords):
             if keywords.get("weights_only") != "True":
                 found.append(f"{path.name}:{node.lineno} {name} without weights_only=True")
         elif name in {"np.load", "numpy.load"} and keywords.get("allow_pickle") == "True":
