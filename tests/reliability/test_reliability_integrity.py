@@ -170,3 +170,19 @@ def test_store_files_honour_the_umask(tmp_path, tiny_backbone, split):
     assert stat.S_IMODE(entry.stat().st_mode) == 0o775
     for name in ("features.npy", "meta.json"):
         assert stat.S_IMODE((entry / name).stat().st_mode) == 0o664
+
+
+def test_a_damaged_moder_hub_file_is_refused(tmp_path):
+    from driftless.errors import ConfigError
+    from driftless.methods.parts.expert_hub import ExpertHub, load_hub, save_hub
+
+    hub = ExpertHub(backbone="abc")
+    g = torch.Generator().manual_seed(0)
+    hub.add([0, 1], ["a", "b"], ["toy", "toy"], [("a {}.",)] * 2, torch.randn(2, 8, generator=g),
+            torch.randn(2, 3, 5, generator=g), torch.randn(2, 8, generator=g),
+            torch.randn(2, 8, generator=g))  # fmt: skip
+    save_hub(hub, tmp_path / "hub.pt")
+    assert len(load_hub(tmp_path / "hub.pt")) == 2
+    _flip_tensor_bytes(tmp_path / "hub.pt", count=4)
+    with pytest.raises(ConfigError, match="content hash differs"):
+        load_hub(tmp_path / "hub.pt")

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from driftless.atomic import atomic_write
 from driftless.errors import ConfigError
+from driftless.integrity import content_digest
 
 HUB_FORMAT = 1
 LOADED = -1  # class id of entries that come from another run
@@ -238,6 +239,7 @@ def held_out_dataset_scores(
 def save_hub(hub: ExpertHub, path: str | os.PathLike[str]) -> None:
     """Write ``hub`` to ``path`` (atomically; ``torch.load(weights_only=True)`` reads it)."""
     state = {"moder_hub": hub.state_dict()}
+    state["content_sha256"] = content_digest(state)  # checked by load_hub
     atomic_write(Path(path).expanduser(), lambda fh: torch.save(state, fh))
 
 
@@ -255,7 +257,15 @@ def load_hub(path: str | os.PathLike[str]) -> ExpertHub:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ConfigError(f"moder.hub_path: {path} cannot be read ({exc})") from exc
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise ConfigError(f"moder.hub_path: {path} cannot be read ({reason})") from exc
+    if isinstance(data, dict) and "content_sha256" in data:  # hub files and checkpoints carry one
+        saved = data.pop("content_sha256")
+        if saved != content_digest(data):
+            raise ConfigError(
+                f"moder.hub_path: {path} does not hold what was written (its content hash "
+                "differs): it was damaged on disk; export the hub again"
+            )
     if isinstance(data, dict) and "moder_hub" in data:
         return ExpertHub.from_state_dict(data["moder_hub"])
     method_state = data.get("method_state") if isinstance(data, dict) else None
