@@ -59,6 +59,7 @@ def _keep_as_previous(path: Path) -> None:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text.split("  (Could this error message be improved?")[0]  # torch's boilerplate
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
