@@ -433,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     met = sub.add_parser("metrics", help="recompute metrics from a results.json")
     met.add_argument("results", type=Path, help="results.json or its run directory")
     met.set_defaults(func=cmd_metrics)
-    for command in (run, lst, pre, check, met):  # -v also after the command
+    for command in (run, lst, pre, check, chk, met):  # -v also after the command
         command.add_argument(
             "-v",
             "--verbose",
