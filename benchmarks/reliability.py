@@ -97,9 +97,11 @@ def kill_drills(kills: int, seed: int) -> list[dict]:
         cache = f"{scratch}/cache"
         straight = Path(scratch) / "straight"
         tick = time.perf_counter()
-        subprocess.run([*cli, *RUN, "--out", str(straight), "--cache-dir", cache], check=True,
+        subprocess.run([*cli, *RUN, "--out", str(straight), "--cache-dir", f"{scratch}/cold"],
+                       check=True, capture_output=True)  # fmt: skip
+        full = time.perf_counter() - tick  # a cold-cache run: kills land in extraction too
+        subprocess.run([*cli, *RUN, "--out", f"{scratch}/warm", "--cache-dir", cache], check=True,
                        capture_output=True)  # fmt: skip
-        full = time.perf_counter() - tick
         for i in range(kills):
             out = Path(scratch) / f"killed{i}"
             # a fresh cache for half the drills, so that kills land in feature extraction too
@@ -110,12 +112,15 @@ def kill_drills(kills: int, seed: int) -> list[dict]:
             time.sleep(delay)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-            resumed = subprocess.run([*cli, *RUN, "--out", str(out), "--cache-dir", kill_cache, "--resume"],
+            finished_before = (out / "results.json").exists()  # the kill came too late
+            started = (out / "config.yaml").exists()  # killed before validation ended: rerun
+            again = ["--resume"] if started else []
+            resumed = subprocess.run([*cli, *RUN, "--out", str(out), "--cache-dir", kill_cache, *again],
                                      capture_output=True, text=True)  # fmt: skip
-            finished_before = (out / "results.json").exists() and resumed.returncode == 0
             same = resumed.returncode == 0 and _results(out) == _results(straight)
             debris = [str(p) for p in Path(scratch).rglob("*.tmp")]
-            rows.append({"kill_after_seconds": round(delay, 2), "resume_exit": resumed.returncode,
+            rows.append({"kill_after_seconds": round(delay, 2), "run_had_started": started,
+                         "resume_exit": resumed.returncode,
                          "identical": same, "temp_files_left": debris,
                          "stderr": resumed.stderr.strip().splitlines()[-1:] if not same else [],
                          "resumed_a_finished_run": finished_before})  # fmt: skip

@@ -52,8 +52,8 @@ def make_temp_dir(parent: Path, name: str) -> Path:
     return path
 
 
-def storage_error(exc: OSError, path: Path, doing: str = "write") -> StorageError:
-    """``exc`` as one sentence that names ``path`` and says what to do."""
+def storage_error(exc: OSError, path: Path | None, doing: str = "write") -> StorageError:
+    """``exc`` as one sentence that names ``path`` (when known) and says what to do."""
     hint = {
         errno.ENOSPC: "the disk is full: free space there, or point --out / --cache-dir elsewhere",
         errno.EDQUOT: "the disk quota is exhausted: free space, or point --out / --cache-dir elsewhere",
@@ -64,7 +64,8 @@ def storage_error(exc: OSError, path: Path, doing: str = "write") -> StorageErro
         errno.EEXIST: "a regular file is in the way: choose another path",
     }.get(exc.errno or 0, "check the path and the disk")
     reason = exc.strerror or str(exc) or type(exc).__name__
-    error = StorageError(f"cannot {doing} {path}: {reason}; {hint}")
+    where = f"cannot {doing} {path}" if path is not None else "a file system operation failed"
+    error = StorageError(f"{where}: {reason}; {hint}")
     error.errno = exc.errno
     return error
 

@@ -104,7 +104,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         config, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite
     )
     results = build_results(outcome)
-    written = write_report(results, outcome.out)
+    try:
+        written = write_report(results, outcome.out)
+    except OSError as exc:  # a full disk while plotting: name the directory (checkpoints are whole)
+        from driftless.atomic import storage_error
+        from driftless.errors import StorageError
+
+        if isinstance(exc, StorageError):
+            raise
+        raise storage_error(exc, outcome.out, "write the report into") from exc
     metrics = {name: m["metrics"] for name, m in results["methods"].items()}
     seconds = {name: m["timings"]["total_seconds"] for name, m in results["methods"].items()}
     print(
@@ -462,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a file system problem outside driftless's own writes
         from driftless.atomic import storage_error
 
-        where = Path(exc.filename) if exc.filename else Path("a file")
+        where = Path(exc.filename) if exc.filename else None
         return _report_error(args, str(storage_error(exc, where, "use")))
     except KeyboardInterrupt:
         print("driftless: interrupted; resume with --resume", file=sys.stderr)

@@ -77,8 +77,9 @@ class RunDirectory:
         if self.resume:
             if not self.config_file.is_file():
                 raise ResumeError(
-                    f"--resume: {self.out} holds no {CONFIG_FILE}; it is not a driftless run "
-                    "directory"
+                    f"--resume: {self.out} holds no {CONFIG_FILE}, so no run was started there "
+                    "(a run records it once its configuration and data are validated); run the "
+                    "command without --resume to start it"
                 )
         elif self.config_file.is_file() and not self.overwrite:
             raise ResumeError(
