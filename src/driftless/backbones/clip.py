@@ -124,17 +124,7 @@ class CLIPBackbone:
         path = Path(path)
         self.model.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
-        p = self.preprocess
-        cfg = {
-            "image_processor_type": "CLIPImageProcessor",
-            "size": {"shortest_edge": p.resize},
-            "crop_size": {"height": p.crop, "width": p.crop},
-            "do_center_crop": True,
-            "image_mean": list(p.mean),
-            "image_std": list(p.std),
-            "resample": p.resample,
-        }
-        (path / "preprocessor_config.json").write_text(json.dumps(cfg, indent=2))
+        self.preprocess.save_pretrained(path)
 
 
 # config keys that record where or how a model was saved, not what it computes
@@ -158,6 +148,8 @@ def _architecture(config: dict) -> dict:
 
 
 CHAR_TOKENIZER_DIR = Path(__file__).parent / "assets" / "char-tokenizer"
+#: the image processor config of the random test models (CLIP's, at 32 px)
+TINY_RANDOM_DIR = Path(__file__).parent / "assets" / "tiny-random"
 
 
 def char_tokenizer() -> CLIPTokenizer:
@@ -200,9 +192,12 @@ def tiny_random_clip(seed: int = 0, image_size: int = 32, embed_dim: int = 32) -
         model = CLIPModel(config)
     finally:
         torch.random.set_rng_state(generator_state)
-    return CLIPBackbone(
-        model, tokenizer, ImagePreprocess(image_size, image_size), f"tiny-random-{seed}"
-    )
+    preprocess = ImagePreprocess.from_pretrained_dir(TINY_RANDOM_DIR, image_size)
+    if (
+        preprocess.crop != image_size
+    ):  # the shipped processor is for 32 px; another size gets CLIP's
+        preprocess = ImagePreprocess(image_size, image_size)
+    return CLIPBackbone(model, tokenizer, preprocess, f"tiny-random-{seed}")
 
 
 def load_clip_pretrained(source: str, allow_download: bool = False) -> CLIPBackbone:
@@ -234,16 +229,7 @@ def load_clip_pretrained(source: str, allow_download: bool = False) -> CLIPBackb
             f"network access, or save it with CLIPModel.save_pretrained(DIR) and pass --backbone DIR; "
             f"or pass --download to fetch it now. ({type(exc).__name__}: {str(exc).splitlines()[0]})"
         ) from exc
-    if path.exists():
-        preprocess = ImagePreprocess.from_pretrained_dir(
-            path, model.config.vision_config.image_size
-        )
-    else:
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache(source, "preprocessor_config.json")
-        directory = Path(cached).parent if isinstance(cached, str) else Path("/nonexistent")
-        preprocess = ImagePreprocess.from_pretrained_dir(
-            directory, model.config.vision_config.image_size
-        )
+    preprocess = ImagePreprocess.from_pretrained_dir(
+        location, model.config.vision_config.image_size, local_files_only=local_only
+    )
     return CLIPBackbone(model, tokenizer, preprocess, source)
