@@ -344,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--threads",
         type=int,
-        help="torch CPU threads (default: one per core; on a busy shared CPU, 1 is often faster)",
+        help="CPU threads of torch and every BLAS pool (default: one per core; on a busy shared "
+        "CPU, 1 is often faster)",
     )
     run.add_argument(
         "--no-eval-future", action="store_true", help="skip evaluating unseen blocks (CI-Transfer)"

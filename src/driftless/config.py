@@ -71,8 +71,10 @@ class RunConfig(BaseModel):
     batch_size: int = Field(default=256, ge=1)
     num_workers: int = Field(default=0, ge=0)
     threads: int | None = Field(default=None, ge=1)
-    """torch intra-op threads for the run (None: torch's default, one per core). On a CPU shared
-    with other jobs, fewer threads than cores avoids threads spinning while they wait for a core."""
+    """Threads of every compute pool for the run: torch's and each BLAS/OpenMP library's (numpy's
+    and scipy's OpenBLAS, through threadpoolctl), restored afterwards (None: the libraries' own
+    defaults, one per core). On a CPU shared with other jobs, fewer threads than cores avoids
+    threads spinning while they wait for a core."""
     eval_future: bool = True
     """Evaluate blocks not yet learned over all classes after each task (needed for CI-Transfer)."""
     download: bool = False

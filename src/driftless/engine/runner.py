@@ -29,6 +29,7 @@ from driftless.engine.checkpoint import load_checkpoint, save_checkpoint
 from driftless.engine.evaluation import evaluate_row
 from driftless.engine.inputs import FeatureTable, task_data
 from driftless.engine.seeding import derive_seed, seeded
+from driftless.engine.threads import limited_threads
 from driftless.errors import ResumeError
 from driftless.features.store import FeatureStore
 from driftless.methods.base import Context, LabelSpace, Method
@@ -109,14 +110,8 @@ class Engine:
 
     def run(self) -> RunOutcome:
         """Run every method of the configuration and return the outcome."""
-        if self.config.threads is None:
+        with limited_threads(self.config.threads):
             return self._run()
-        threads = torch.get_num_threads()
-        torch.set_num_threads(self.config.threads)
-        try:
-            return self._run()
-        finally:
-            torch.set_num_threads(threads)
 
     def _run(self) -> RunOutcome:
         config = self.config
