@@ -18,6 +18,7 @@ RUN_EXAMPLES = """examples:
   driftless run --config my.yaml --set seed=3 --set ncm.unseen=error
   driftless run --out runs/mtil --resume          # continue a killed run
   driftless run --backbone openai/clip-vit-base-patch16 --benchmark cifar100-b0inc10 --data-root ~/data
+  driftless run --devices 4 --precision bf16-mixed ...   # four GPUs (DDP); see docs/scaling.md
 """
 
 
@@ -58,6 +59,10 @@ def _run_config_data(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size,
         "num_workers": args.num_workers,
         "threads": args.threads,
+        "precision": args.precision,
+        "devices": args.devices,
+        "num_nodes": args.num_nodes,
+        "strategy": args.strategy,
     }
     data.update({k: v for k, v in flags.items() if v is not None})
     if args.no_eval_future:
@@ -100,6 +105,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         transformers_logging.disable_progress_bar()  # its weight-loading bar too
     outcome = run(config, resume=args.resume, progress=not args.no_progress)
+    if not outcome.is_global_zero:
+        return 0  # rank 0 of a distributed run writes and prints the report
     results = build_results(outcome)
     written = write_report(results, outcome.out)
     metrics = {name: m["metrics"] for name, m in results["methods"].items()}
@@ -333,8 +340,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache-dir", type=Path, help="feature store location (default: ~/.cache/driftless)"
     )
     run.add_argument("--accelerator", choices=["auto", "cpu", "cuda", "mps"])
+    run.add_argument(
+        "--precision",
+        choices=["32-true", "bf16-mixed", "16-mixed", "bf16-true"],
+        help="compute precision (default 32-true; bf16-mixed on recent GPUs)",
+    )
+    run.add_argument(
+        "--devices", type=int, help="processes per node: GPUs, or CPU processes (default 1)"
+    )
+    run.add_argument("--num-nodes", type=int, help="nodes of a multi-node run (default 1)")
+    run.add_argument(
+        "--strategy", choices=["auto", "ddp"], help="Fabric strategy (auto: DDP when devices > 1)"
+    )
     run.add_argument("--batch-size", type=int)
-    run.add_argument("--num-workers", type=int)
+    run.add_argument(
+        "--num-workers",
+        type=int,
+        help="image-decoding processes (default: 0 on a CPU; on a GPU, the cores per device, ≤ 8)",
+    )
     run.add_argument(
         "--hub",
         type=Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ class CLIPBackbone:
         self.tokenizer = tokenizer
         self.preprocess = preprocess
         self.name = name
+        self.precision = "32-true"
         self._fingerprint: str | None = None
 
     # -- the model's parts -------------------------------------------------------------------
@@ -70,13 +72,34 @@ class CLIPBackbone:
         self.model.to(device)
         return self
 
+    def set_precision(self, precision: str) -> CLIPBackbone:
+        """Compute in a Lightning precision: ``bf16-true`` casts the weights to bfloat16;
+        ``bf16-mixed``/``16-mixed`` keep fp32 weights and encode under autocast. Part of the
+        fingerprint (other than ``32-true``), so features of different precisions never mix."""
+        if precision not in _AUTOCAST and precision not in _WEIGHT_DTYPE and precision != "32-true":
+            raise ValueError(f"unknown precision {precision!r}")
+        if precision in _WEIGHT_DTYPE:
+            self.model.to(_WEIGHT_DTYPE[precision])
+        self.precision = precision
+        self._fingerprint = None
+        return self
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        dtype = _AUTOCAST.get(self.precision)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
     @property
     def fingerprint(self) -> str:
-        """sha256 of the architecture (config) and every weight, computed once."""
+        """sha256 of the architecture (config), the preprocessing, the compute precision (unless
+        fp32) and every weight, computed once."""
         if self._fingerprint is None:
             architecture = _architecture(self.model.config.to_dict())
             digest = hashlib.sha256(json.dumps(architecture, sort_keys=True, default=str).encode())
             digest.update(repr(self.preprocess).encode())
+            if self.precision != "32-true":
+                digest.update(f"precision={self.precision}".encode())
             for key, tensor in sorted(self.model.state_dict().items()):
                 digest.update(key.encode())
                 digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -97,17 +120,19 @@ class CLIPBackbone:
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """Preprocessed pixels (B, 3, H, W) → unnormalized image embeddings (B, embed_dim)."""
-        pooled = self.model.vision_model(pixel_values=pixels.to(self.device)).pooler_output
-        return self.model.visual_projection(pooled)
+        with self._autocast():
+            pooled = self.model.vision_model(pixel_values=pixels.to(self.device)).pooler_output
+            return self.model.visual_projection(pooled)
 
     def encode_token_ids(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> torch.Tensor:
         """Token ids → unnormalized text embeddings (N, embed_dim)."""
-        pooled = self.model.text_model(
-            input_ids=input_ids, attention_mask=attention_mask
-        ).pooler_output
-        return self.model.text_projection(pooled)
+        with self._autocast():
+            pooled = self.model.text_model(
+                input_ids=input_ids, attention_mask=attention_mask
+            ).pooler_output
+            return self.model.text_projection(pooled)
 
     def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
         """Texts → unnormalized text embeddings (N, embed_dim), in batches."""
@@ -126,6 +151,10 @@ class CLIPBackbone:
         self.tokenizer.save_pretrained(path)
         self.preprocess.save_pretrained(path)
 
+
+# Lightning precisions: autocast dtype of the mixed ones, weight dtype of the "-true" ones
+_AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+_WEIGHT_DTYPE = {"bf16-true": torch.bfloat16}
 
 # config keys that record where or how a model was saved, not what it computes
 _VOLATILE_CONFIG_KEYS = {

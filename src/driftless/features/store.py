@@ -114,6 +114,28 @@ class FeatureStore:
         self.stats.entries_reused += 1
         return self._read(entry, len(split))
 
+    def put(self, backbone: Backbone, split: Split, features: np.ndarray) -> np.ndarray:
+        """Store features computed elsewhere (the ranks of a distributed extraction) as the entry
+        of ``split``, through the same chunks-then-assemble path as an extraction; an entry that
+        already exists is kept. Returns the stored features, memory-mapped."""
+        if features.shape[0] != len(split):
+            raise ValueError(f"put: {features.shape[0]} rows for a split of {len(split)} images")
+        entry = self.path(backbone, split)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(entry.with_name(entry.name + ".lock")):
+            if not (entry / "meta.json").is_file():
+                if entry.exists():
+                    shutil.rmtree(entry)
+                partial = entry.with_name(entry.name + ".partial")
+                partial.mkdir(parents=True, exist_ok=True)
+                starts = list(range(0, len(split), self.chunk_size))
+                for start in starts:
+                    rows = np.ascontiguousarray(features[start : start + self.chunk_size])
+                    _atomic_save(partial / f"chunk_{start // self.chunk_size:06d}.npy", rows)
+                self._assemble(partial, entry, len(starts), backbone, split)
+                self.stats.entries_extracted += 1
+        return self._read(entry, len(split))
+
     def _read(self, entry: Path, expected_rows: int) -> np.ndarray:
         meta = json.loads((entry / "meta.json").read_text())
         features = np.load(entry / "features.npy", mmap_mode="r")
