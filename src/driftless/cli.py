@@ -100,6 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "runs, not how the methods compare.",
             file=sys.stderr,
         )
+    _warn_tiny_settings(config)
     if args.no_progress:
         from transformers.utils import logging as transformers_logging
 
@@ -120,6 +121,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\nfeatures: {outcome.images_encoded} images encoded ({outcome.feature_seconds:.1f} s)")
     print(f"results: {written[0]}\nreport:  {', '.join(str(p.name) for p in written[1:])}")
     return 0
+
+
+def _warn_tiny_settings(config: Any) -> None:
+    """One warning when a real benchmark would run with the tiny models' hyper-parameters (printed
+    by the launching process only, not by every rank of a distributed run)."""
+    import os
+
+    from driftless.benchmarks.registry import load_benchmark_spec
+    from driftless.benchmarks.settings import tiny_settings_warning
+
+    if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("RANK", "0") != "0":
+        return
+    spec = load_benchmark_spec(config.benchmark)
+    warning = tiny_settings_warning(spec, config.resolved_methods(), config.method_config)
+    if warning:
+        print(warning, file=sys.stderr)
 
 
 def _published_table(config: Any, metrics: dict[str, dict[str, float | None]]) -> str:

@@ -102,7 +102,10 @@ class CLIPBackbone:
                 digest.update(f"precision={self.precision}".encode())
             for key, tensor in sorted(self.model.state_dict().items()):
                 digest.update(key.encode())
-                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+                tensor = tensor.detach().cpu().contiguous()
+                if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16: its exact fp32 values
+                    tensor = tensor.float()
+                digest.update(tensor.numpy().tobytes())
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
 

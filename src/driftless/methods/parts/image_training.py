@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Iterator, Mapping
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,9 @@ class ImageTrainingConfig(MethodConfig):
     toy benchmarks; the paper values (ZSCL's continual fine-tuning of ViT-B/16: AdamW, lr 1e-5,
     weight decay 0, batch 64, 1000 iterations per task, 100 warm-up iterations then cosine decay,
     label smoothing 0.2) are listed in each method's page and set by a benchmark's config."""
+
+    TINY_MODEL_DEFAULTS: ClassVar[tuple[str, ...]] = ("lr", "iterations")
+    """Fields whose defaults suit only the tiny models: a real benchmark left with them warns."""
 
     optimizer: Literal["adamw", "sgd"] = "adamw"
     """AdamW (betas 0.9, 0.999) or SGD with ``momentum``."""
