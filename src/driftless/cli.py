@@ -92,6 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for plugin in args.imports or []:
         import_plugin(plugin)
     config = build_run_config(_run_config_data(args))
+    _warn_tiny_settings(config)
     if args.dry_run:
         return _dry_run(config)
     if config.backbone == "tiny-random":
@@ -100,7 +101,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             "runs, not how the methods compare.",
             file=sys.stderr,
         )
-    _warn_tiny_settings(config)
     if args.no_progress:
         from transformers.utils import logging as transformers_logging
 
