@@ -156,3 +156,21 @@ def test_killed_two_rank_run_resumes_to_the_one_process_matrices(tmp_path, cache
     np.testing.assert_array_equal(_matrix(ddp, "ncm"), _matrix(expected, "ncm"))
     difference = np.abs(_matrix(ddp, "pausing-finetune") - _matrix(expected, "pausing-finetune"))
     assert np.nanmax(difference) <= 5.0  # a sample or two of a toy block, from float sums' order
+
+
+def test_precision_changes_the_fingerprint_and_computes_close_features(tiny_backbone) -> None:
+    from driftless.backbones import tiny_random_clip
+
+    pixels = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        reference = tiny_backbone.encode_images(pixels)
+    for precision in ("bf16-mixed", "bf16-true"):
+        backbone = tiny_random_clip(seed=0).set_precision(precision)
+        assert backbone.fingerprint != tiny_backbone.fingerprint  # features never mix in the store
+        with torch.inference_mode():
+            features = backbone.encode_images(pixels).float()
+        cosine = torch.nn.functional.cosine_similarity(features, reference)
+        assert float(cosine.min()) > 0.99, precision
+    assert (
+        tiny_random_clip(seed=0).set_precision("32-true").fingerprint == tiny_backbone.fingerprint
+    )

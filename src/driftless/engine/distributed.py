@@ -162,6 +162,8 @@ def encode_split_sharded(
             rows = len(encoded[r])
             block[:rows] = encoded[r]
         everything = fabric.all_gather(block.to(fabric.device)).cpu()  # (world, batch, dim)
+        if world == 1:
+            everything = everything.unsqueeze(0)
         if rank == 0:
             for source in range(world):
                 k = r * world + source
