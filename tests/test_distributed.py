@@ -174,3 +174,22 @@ def test_precision_changes_the_fingerprint_and_computes_close_features(tiny_back
     assert (
         tiny_random_clip(seed=0).set_precision("32-true").fingerprint == tiny_backbone.fingerprint
     )
+
+
+def test_sharded_encoding_and_put_give_the_stores_own_entry(tiny_backbone, tmp_path) -> None:
+    from driftless.data import ArrayImages, Split
+    from driftless.engine.distributed import encode_split_sharded
+    from driftless.features import FeatureStore
+
+    rng = np.random.default_rng(0)
+    split = Split(ArrayImages(rng.integers(0, 256, (37, 32, 32, 3), np.uint8)), np.zeros(37))
+    fabric = build_fabric("cpu", 1, 1, "auto", "32-true")
+    gathered = encode_split_sharded(fabric, tiny_backbone, split, batch_size=8, num_workers=0)
+    extracted = FeatureStore(tmp_path / "a", batch_size=8, progress=False).get(tiny_backbone, split)
+    np.testing.assert_array_equal(gathered, extracted)  # same batches, same rows, same order
+    store = FeatureStore(tmp_path / "b", batch_size=8, progress=False)
+    assert not store.has(tiny_backbone, split)
+    np.testing.assert_array_equal(store.put(tiny_backbone, split, gathered), extracted)
+    assert store.has(tiny_backbone, split) and store.stats.images_encoded == 0
+    np.testing.assert_array_equal(store.get(tiny_backbone, split), extracted)
+    assert store.stats.entries_reused == 1

@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 
 import numpy as np
 import torch
 from lightning.fabric import Fabric
+from lightning.fabric.strategies import DDPStrategy
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from driftless.errors import ConfigError
 
 #: GPU compute capability from which TF32 tensor-core matmuls exist (Ampere)
 TF32_CAPABILITY = (8, 0)
+#: how long a rank waits at a collective (the others wait there while rank 0 runs feature methods)
+COLLECTIVE_TIMEOUT = timedelta(hours=12)
 
 
 def build_fabric(
@@ -37,12 +41,16 @@ def build_fabric(
         raise ConfigError(
             "precision 16-mixed: fp16 autocast needs a GPU; use --precision bf16-mixed on a CPU"
         )
+    chosen: str | DDPStrategy = strategy
+    if strategy == "ddp" or devices * num_nodes > 1:
+        # the other ranks wait while rank 0 runs the feature methods: allow for long ones
+        chosen = DDPStrategy(timeout=COLLECTIVE_TIMEOUT)
     try:
         return Fabric(
             accelerator=accelerator,
             devices=devices,
             num_nodes=num_nodes,
-            strategy=strategy,
+            strategy=chosen,
             precision=precision,  # type: ignore[arg-type]
         )
     except (ValueError, RuntimeError) as exc:
