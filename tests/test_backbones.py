@@ -266,7 +266,7 @@ def test_preprocess_center_crop_without_resize() -> None:
 def test_preprocess_transform_id_is_stable() -> None:
     a = ImagePreprocess(32, 32)
     assert a.transform_id == ImagePreprocess(32, 32).transform_id
-    assert a.transform_id.startswith("clip-eval/")
+    assert a.transform_id.startswith("hf-image-processor/CLIPImageProcessorPil/")
     assert a.transform_id != ImagePreprocess(32, 28).transform_id
     assert a.transform_id != ImagePreprocess(32, 32, resample=2).transform_id
 
@@ -291,19 +291,18 @@ def test_from_pretrained_dir_variants(tmp_path: Path) -> None:
     # no file: the tower's image size, CLIP's constants, bicubic
     assert ImagePreprocess.from_pretrained_dir(tmp_path, 48) == ImagePreprocess(48, 48)
 
-    # old-style integer sizes, defaults for everything else
+    # old-style integer sizes, the processor's defaults for everything else
     (tmp_path / "preprocessor_config.json").write_text(json.dumps({"size": 64, "crop_size": 56}))
     assert ImagePreprocess.from_pretrained_dir(tmp_path, 224) == ImagePreprocess(64, 56)
 
-    # height/width sizes and no center crop: the crop is the resized side
+    # height/width sizes and no center crop: the output is the resized image
     (tmp_path / "preprocessor_config.json").write_text(
         json.dumps({"size": {"height": 30, "width": 30}, "do_center_crop": False})
     )
-    assert ImagePreprocess.from_pretrained_dir(tmp_path, 224) == ImagePreprocess(30, 30)
-
-    # no size at all: the tower's image size
-    (tmp_path / "preprocessor_config.json").write_text(json.dumps({"resample": 2}))
-    assert ImagePreprocess.from_pretrained_dir(tmp_path, 24) == ImagePreprocess(24, 24, resample=2)
+    fixed = ImagePreprocess.from_pretrained_dir(tmp_path, 224)
+    assert (fixed.resize, fixed.crop) == (30, 30)
+    assert fixed(Image.new("RGB", (50, 80))).shape == (3, 30, 30)
+    assert fixed != ImagePreprocess(30, 30)  # a different transform: no crop, no aspect kept
 
 
 # ---------------------------------------------------------------------------------------------

@@ -191,20 +191,30 @@ def test_sigkill_during_task_3_then_resume_equals_uninterrupted(tmp_path, cache_
 
 
 def test_threads_applies_during_the_run_only(tmp_path, cache_dir, monkeypatch):
+    import scipy.linalg  # noqa: F401  (its OpenBLAS is one of the pools the limit must reach)
     import torch
+    from threadpoolctl import threadpool_info
 
-    seen = []
+    def pools() -> dict[str, int]:
+        return {i["filepath"]: i["num_threads"] for i in threadpool_info()}
+
+    seen, seen_pools = [], []
     original = CLIPBackbone.encode_images
 
     def recording(self, pixels):
         seen.append(torch.get_num_threads())
+        seen_pools.append(pools())
         return original(self, pixels)
 
     monkeypatch.setattr(CLIPBackbone, "encode_images", recording)
-    before = torch.get_num_threads()
+    before, pools_before = torch.get_num_threads(), pools()
     single = run(_config(tmp_path, cache_dir, threads=1, out=tmp_path / "a"), progress=False)
     assert seen and set(seen) == {1}
+    # every BLAS/OpenMP pool (numpy's, scipy's OpenBLAS, torch's OpenMP) obeyed, then was restored
+    assert any("openblas" in path for path in seen_pools[0])
+    assert all(set(p.values()) == {1} for p in seen_pools)
     assert torch.get_num_threads() == before
+    assert {k: v for k, v in pools().items() if k in pools_before} == pools_before
     default = run(_config(tmp_path, cache_dir, out=tmp_path / "b"), progress=False)
     for name in ("zero-shot", "ncm"):
         np.testing.assert_array_equal(single.methods[name].matrix, default.methods[name].matrix)

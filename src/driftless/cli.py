@@ -19,6 +19,7 @@ RUN_EXAMPLES = """examples:
   driftless run --config my.yaml --set seed=3 --set ncm.unseen=error
   driftless run --out runs/mtil --resume          # continue a killed run
   driftless run --backbone openai/clip-vit-base-patch16 --benchmark cifar100-b0inc10 --data-root ~/data
+  driftless run --devices 4 --precision bf16-mixed ...   # four GPUs (DDP); see docs/scaling.md
 """
 
 
@@ -59,6 +60,10 @@ def _run_config_data(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size,
         "num_workers": args.num_workers,
         "threads": args.threads,
+        "precision": args.precision,
+        "devices": args.devices,
+        "num_nodes": args.num_nodes,
+        "strategy": args.strategy,
     }
     data.update({k: v for k, v in flags.items() if v is not None})
     if args.no_eval_future:
@@ -88,6 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for plugin in args.imports or []:
         import_plugin(plugin)
     config = build_run_config(_run_config_data(args))
+    _warn_tiny_settings(config)
     if args.dry_run:
         return _dry_run(config)
     if config.backbone == "tiny-random":
@@ -103,6 +109,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = run(
         config, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite
     )
+    if not outcome.is_global_zero:
+        return 0  # rank 0 of a distributed run writes and prints the report
     results = build_results(outcome)
     try:
         written = write_report(results, outcome.out)
@@ -124,6 +132,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\nfeatures: {outcome.images_encoded} images encoded ({outcome.feature_seconds:.1f} s)")
     print(f"results: {written[0]}\nreport:  {', '.join(str(p.name) for p in written[1:])}")
     return 0
+
+
+def _warn_tiny_settings(config: Any) -> None:
+    """One warning when a real benchmark would run with the tiny models' hyper-parameters (printed
+    by the launching process only, not by every rank of a distributed run)."""
+    import os
+
+    from driftless.benchmarks.registry import load_benchmark_spec
+    from driftless.benchmarks.settings import tiny_settings_warning
+
+    if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("RANK", "0") != "0":
+        return
+    spec = load_benchmark_spec(config.benchmark)
+    warning = tiny_settings_warning(spec, config.resolved_methods(), config.method_config)
+    if warning:
+        print(warning, file=sys.stderr)
 
 
 def _published_table(config: Any, metrics: dict[str, dict[str, float | None]]) -> str:
@@ -349,8 +373,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache-dir", type=Path, help="feature store location (default: ~/.cache/driftless)"
     )
     run.add_argument("--accelerator", choices=["auto", "cpu", "cuda", "mps"])
+    run.add_argument(
+        "--precision",
+        choices=["32-true", "bf16-mixed", "16-mixed", "bf16-true"],
+        help="compute precision (default 32-true; bf16-mixed on recent GPUs)",
+    )
+    run.add_argument(
+        "--devices", type=int, help="processes per node: GPUs, or CPU processes (default 1)"
+    )
+    run.add_argument("--num-nodes", type=int, help="nodes of a multi-node run (default 1)")
+    run.add_argument(
+        "--strategy", choices=["auto", "ddp"], help="Fabric strategy (auto: DDP when devices > 1)"
+    )
     run.add_argument("--batch-size", type=int)
-    run.add_argument("--num-workers", type=int)
+    run.add_argument(
+        "--num-workers",
+        type=int,
+        help="image-decoding processes (default: 0 on a CPU; on a GPU, the cores per device, ≤ 8)",
+    )
     run.add_argument(
         "--hub",
         type=Path,
@@ -360,7 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--threads",
         type=int,
-        help="torch CPU threads (default: one per core; on a busy shared CPU, 1 is often faster)",
+        help="CPU threads of torch and every BLAS pool (default: one per core; on a busy shared "
+        "CPU, 1 is often faster)",
     )
     run.add_argument(
         "--no-eval-future", action="store_true", help="skip evaluating unseen blocks (CI-Transfer)"

@@ -68,11 +68,25 @@ class RunConfig(BaseModel):
     data_root: Path = Field(default_factory=default_data_root)
     cache_dir: Path = Field(default_factory=default_cache_dir)
     accelerator: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    precision: Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true"] = "32-true"
+    """Lightning Fabric precision: fp32, bf16/fp16 autocast with fp32 weights, or bf16 weights.
+    Part of the feature-store key when not fp32 (the features differ). TF32 matmuls are enabled on
+    Ampere or newer GPUs whenever the precision is not ``32-true``."""
+    devices: int = Field(default=1, ge=1)
+    """Processes per node (GPUs, or CPU processes with ``accelerator: cpu``); see docs/scaling.md."""
+    num_nodes: int = Field(default=1, ge=1)
+    """Nodes of a multi-node run (launched by SLURM ``srun`` or ``torchrun``)."""
+    strategy: Literal["auto", "ddp"] = "auto"
+    """Fabric strategy; ``auto`` is DDP whenever there is more than one process."""
     batch_size: int = Field(default=256, ge=1)
-    num_workers: int = Field(default=0, ge=0)
+    num_workers: int | None = Field(default=None, ge=0)
+    """Image-decoding processes per device (None: 0 on a CPU, where workers compete with the
+    model for the same cores; on a GPU, the CPU cores per device, at most 8)."""
     threads: int | None = Field(default=None, ge=1)
-    """torch intra-op threads for the run (None: torch's default, one per core). On a CPU shared
-    with other jobs, fewer threads than cores avoids threads spinning while they wait for a core."""
+    """Threads of every compute pool for the run: torch's and each BLAS/OpenMP library's (numpy's
+    and scipy's OpenBLAS, through threadpoolctl), restored afterwards (None: the libraries' own
+    defaults, one per core). On a CPU shared with other jobs, fewer threads than cores avoids
+    threads spinning while they wait for a core."""
     eval_future: bool = True
     """Evaluate blocks not yet learned over all classes after each task (needed for CI-Transfer)."""
     download: bool = False

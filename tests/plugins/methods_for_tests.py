@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from driftless.methods.base import Context, LabelSpace, TaskData
+from driftless.methods.finetune import Finetune
 from driftless.methods.ncm import NCM
 from driftless.methods.parts.text_classifier import cosine_logits
 from driftless.methods.registry import register_method
@@ -22,6 +23,20 @@ class PausingNCM(NCM):
     DRIFTLESS_TEST_PAUSE_MARKER and then sleeps in that task's ``learn``: a test kills it there."""
 
     name: ClassVar[str] = "pausing-ncm"
+
+    def learn(self, data: TaskData, ctx: Context) -> None:
+        pause_at = os.environ.get("DRIFTLESS_TEST_PAUSE_AT")
+        if pause_at is not None and data.task.index == int(pause_at):
+            Path(os.environ["DRIFTLESS_TEST_PAUSE_MARKER"]).write_text("paused")
+            time.sleep(120)
+        super().learn(data, ctx)
+
+
+@register_method
+class PausingFinetune(Finetune):
+    """Fine-tuning that pauses like ``pausing-ncm`` (on every rank of a distributed run)."""
+
+    name: ClassVar[str] = "pausing-finetune"
 
     def learn(self, data: TaskData, ctx: Context) -> None:
         pause_at = os.environ.get("DRIFTLESS_TEST_PAUSE_AT")
@@ -49,4 +64,4 @@ class ImageNCM(NCM):
         return super().logits(ctx.backbone.encode_images(batch), label_space, ctx)
 
 
-__all__ = ["ImageNCM", "PausingNCM", "cosine_logits"]
+__all__ = ["ImageNCM", "PausingFinetune", "PausingNCM", "cosine_logits"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -33,6 +34,7 @@ class CLIPBackbone:
         self.tokenizer = tokenizer
         self.preprocess = preprocess
         self.name = name
+        self.precision = "32-true"
         self._fingerprint: str | None = None
 
     # -- the model's parts -------------------------------------------------------------------
@@ -71,16 +73,40 @@ class CLIPBackbone:
         self.model.to(device)
         return self
 
+    def set_precision(self, precision: str) -> CLIPBackbone:
+        """Compute in a Lightning precision: ``bf16-true`` casts the weights to bfloat16;
+        ``bf16-mixed``/``16-mixed`` keep fp32 weights and encode under autocast. Part of the
+        fingerprint (other than ``32-true``), so features of different precisions never mix."""
+        if precision not in _AUTOCAST and precision not in _WEIGHT_DTYPE and precision != "32-true":
+            raise ValueError(f"unknown precision {precision!r}")
+        if precision in _WEIGHT_DTYPE:
+            self.model.to(_WEIGHT_DTYPE[precision])
+        self.precision = precision
+        self._fingerprint = None
+        return self
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        dtype = _AUTOCAST.get(self.precision)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
     @property
     def fingerprint(self) -> str:
-        """sha256 of the architecture (config) and every weight, computed once."""
+        """sha256 of the architecture (config), the preprocessing, the compute precision (unless
+        fp32) and every weight, computed once."""
         if self._fingerprint is None:
             architecture = _architecture(self.model.config.to_dict())
             digest = hashlib.sha256(json.dumps(architecture, sort_keys=True, default=str).encode())
             digest.update(repr(self.preprocess).encode())
+            if self.precision != "32-true":
+                digest.update(f"precision={self.precision}".encode())
             for key, tensor in sorted(self.model.state_dict().items()):
                 digest.update(key.encode())
-                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+                tensor = tensor.detach().cpu().contiguous()
+                if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16: its exact fp32 values
+                    tensor = tensor.float()
+                digest.update(tensor.numpy().tobytes())
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
 
@@ -98,17 +124,19 @@ class CLIPBackbone:
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """Preprocessed pixels (B, 3, H, W) → unnormalized image embeddings (B, embed_dim)."""
-        pooled = self.model.vision_model(pixel_values=pixels.to(self.device)).pooler_output
-        return self.model.visual_projection(pooled)
+        with self._autocast():
+            pooled = self.model.vision_model(pixel_values=pixels.to(self.device)).pooler_output
+            return self.model.visual_projection(pooled)
 
     def encode_token_ids(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> torch.Tensor:
         """Token ids → unnormalized text embeddings (N, embed_dim)."""
-        pooled = self.model.text_model(
-            input_ids=input_ids, attention_mask=attention_mask
-        ).pooler_output
-        return self.model.text_projection(pooled)
+        with self._autocast():
+            pooled = self.model.text_model(
+                input_ids=input_ids, attention_mask=attention_mask
+            ).pooler_output
+            return self.model.text_projection(pooled)
 
     def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
         """Texts → unnormalized text embeddings (N, embed_dim), in batches."""
@@ -125,18 +153,12 @@ class CLIPBackbone:
         path = Path(path)
         self.model.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
-        p = self.preprocess
-        cfg = {
-            "image_processor_type": "CLIPImageProcessor",
-            "size": {"shortest_edge": p.resize},
-            "crop_size": {"height": p.crop, "width": p.crop},
-            "do_center_crop": True,
-            "image_mean": list(p.mean),
-            "image_std": list(p.std),
-            "resample": p.resample,
-        }
-        (path / "preprocessor_config.json").write_text(json.dumps(cfg, indent=2))
+        self.preprocess.save_pretrained(path)
 
+
+# Lightning precisions: autocast dtype of the mixed ones, weight dtype of the "-true" ones
+_AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+_WEIGHT_DTYPE = {"bf16-true": torch.bfloat16}
 
 # config keys that record where or how a model was saved, not what it computes
 _VOLATILE_CONFIG_KEYS = {
@@ -159,6 +181,8 @@ def _architecture(config: dict) -> dict:
 
 
 CHAR_TOKENIZER_DIR = Path(__file__).parent / "assets" / "char-tokenizer"
+#: the image processor config of the random test models (CLIP's, at 32 px)
+TINY_RANDOM_DIR = Path(__file__).parent / "assets" / "tiny-random"
 
 
 def char_tokenizer() -> CLIPTokenizer:
@@ -201,9 +225,12 @@ def tiny_random_clip(seed: int = 0, image_size: int = 32, embed_dim: int = 32) -
         model = CLIPModel(config)
     finally:
         torch.random.set_rng_state(generator_state)
-    return CLIPBackbone(
-        model, tokenizer, ImagePreprocess(image_size, image_size), f"tiny-random-{seed}"
-    )
+    preprocess = ImagePreprocess.from_pretrained_dir(TINY_RANDOM_DIR, image_size)
+    if (
+        preprocess.crop != image_size
+    ):  # the shipped processor is for 32 px; another size gets CLIP's
+        preprocess = ImagePreprocess(image_size, image_size)
+    return CLIPBackbone(model, tokenizer, preprocess, f"tiny-random-{seed}")
 
 
 #: weight files ``from_pretrained`` reads from a directory (any one of them will do)
@@ -290,18 +317,9 @@ def load_clip_pretrained(source: str, allow_download: bool = False) -> CLIPBackb
             f"{_first_line(exc)}); it is truncated or corrupt: download it again (`hf download "
             "<id> --local-dir DIR`) or save the model again with CLIPModel.save_pretrained"
         ) from exc
-    if path.exists():
-        preprocess = ImagePreprocess.from_pretrained_dir(
-            path, model.config.vision_config.image_size
-        )
-    else:
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache(source, "preprocessor_config.json")
-        directory = Path(cached).parent if isinstance(cached, str) else Path("/nonexistent")
-        preprocess = ImagePreprocess.from_pretrained_dir(
-            directory, model.config.vision_config.image_size
-        )
+    preprocess = ImagePreprocess.from_pretrained_dir(
+        location, model.config.vision_config.image_size, local_files_only=local_only
+    )
     return CLIPBackbone(model, tokenizer, preprocess, source)
 
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from driftless.benchmarks.protocol import Benchmark
+from driftless.engine.distributed import my_batches, reduce_counts
 from driftless.engine.inputs import FeatureTable, ImageSamples
 from driftless.methods.base import Context, LabelSpace, Method
+
+if TYPE_CHECKING:
+    from lightning.fabric import Fabric
 
 
 def _batches(
@@ -19,6 +25,7 @@ def _batches(
     features: FeatureTable | None,
     ctx: Context,
     num_workers: int,
+    fabric: Fabric | None = None,
 ):
     split = benchmark.eval_splits[split_index]
     if method.inputs == "features":
@@ -29,7 +36,12 @@ def _batches(
             yield rows[start : start + ctx.batch_size], labels[start : start + ctx.batch_size]
     else:
         dataset = ImageSamples(benchmark, [split.samples], ctx.backbone.preprocess)
-        yield from DataLoader(dataset, batch_size=ctx.batch_size, num_workers=num_workers)
+        if fabric is None:
+            yield from DataLoader(dataset, batch_size=ctx.batch_size, num_workers=num_workers)
+        else:  # this rank's share of the batches a single process would score
+            mine = my_batches(len(dataset), ctx.batch_size, fabric.global_rank, fabric.world_size)
+            sampler = [list(range(start, stop)) for start, stop in mine]
+            yield from DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers)
 
 
 def evaluate_row(
@@ -40,10 +52,12 @@ def evaluate_row(
     features: FeatureTable | None,
     eval_future: bool,
     num_workers: int = 0,
+    fabric: Fabric | None = None,
 ) -> np.ndarray:
     """Top-1 accuracy (percent) on every evaluation split after ``tasks_done`` tasks; nan for the
     cells the protocol does not evaluate. Each split is scored over the label space the protocol
-    gives it (:meth:`Benchmark.eval_label_space`)."""
+    gives it (:meth:`Benchmark.eval_label_space`). With ``fabric`` (an image method in a run of
+    several processes) each rank scores its share of the batches and the counts are summed."""
     row = np.full(len(benchmark.eval_splits), np.nan)
     splits = tqdm(
         list(enumerate(benchmark.eval_splits)),
@@ -59,10 +73,12 @@ def evaluate_row(
         label_space = LabelSpace.of(benchmark, class_ids)
         correct = total = 0
         with torch.inference_mode():
-            for batch, labels in _batches(method, benchmark, e, features, ctx, num_workers):
+            for batch, labels in _batches(method, benchmark, e, features, ctx, num_workers, fabric):
                 logits = method.logits(batch.to(ctx.device), label_space, ctx)
                 predicted = logits.argmax(dim=1).cpu()
                 correct += int((predicted == label_space.positions(labels)).sum())
                 total += len(labels)
+        if fabric is not None:
+            correct, total = reduce_counts(fabric, correct, total)
         row[e] = 100.0 * correct / total if total else np.nan
     return row

@@ -11,6 +11,7 @@ continues each method from its checkpoint; because every task's randomness is de
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,11 +29,20 @@ from driftless.benchmarks.protocol import Benchmark
 from driftless.benchmarks.registry import load_benchmark
 from driftless.config import RunConfig
 from driftless.engine.checkpoint import load_checkpoint, save_checkpoint
+from driftless.engine.distributed import (
+    build_fabric,
+    default_num_workers,
+    extract_sharded,
+    launched_as_rank_zero,
+    tf32_matmuls,
+    use_tf32,
+)
 from driftless.engine.evaluation import evaluate_row
 from driftless.engine.inputs import FeatureTable, task_data
 from driftless.engine.preflight import check_accelerator
 from driftless.engine.rundir import RunDirectory
 from driftless.engine.seeding import derive_seed, seeded
+from driftless.engine.threads import limited_threads
 from driftless.errors import ResumeError
 from driftless.features.store import FeatureStore
 from driftless.methods.base import Context, LabelSpace, Method
@@ -42,6 +52,7 @@ from driftless.methods.registry import build_method, method_class
 # fields that say where a run lives or how it is shown, not what it computes
 _NON_SEMANTIC_FIELDS = {
     "out", "data_root", "cache_dir", "num_workers", "threads", "download", "reference",
+    "devices", "num_nodes", "strategy",
 }  # fmt: skip
 
 
@@ -68,6 +79,9 @@ class RunOutcome:
     methods: dict[str, MethodOutcome]
     feature_seconds: float
     images_encoded: int
+    is_global_zero: bool = True
+    """False on the other ranks of a distributed run: they hold only the image methods' outcomes
+    and write nothing."""
 
 
 def default_out_dir(config: RunConfig, resume: bool) -> Path:
@@ -99,6 +113,9 @@ def _check_resume_config(out: Path, config: RunConfig) -> None:
         )
     saved = yaml.safe_load(saved_file.read_text()) or {}
     current = _semantic_config(config)
+    # a field added after the run was saved matches when it has its default value
+    defaults = RunConfig.model_construct().model_dump(mode="json")
+    saved = {**{k: defaults[k] for k in current if k not in saved and k in defaults}, **saved}
     differing = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
     if differing:
         details = ", ".join(f"{k}: {saved.get(k)!r} → {current.get(k)!r}" for k in differing)
@@ -125,40 +142,55 @@ class Engine:
 
     def run(self) -> RunOutcome:
         """Run every method of the configuration and return the outcome."""
-        if self.config.threads is None:
+        with limited_threads(self.config.threads):
             return self._run()
-        threads = torch.get_num_threads()
-        torch.set_num_threads(self.config.threads)
-        try:
-            return self._run()
-        finally:
-            torch.set_num_threads(threads)
 
     def _run(self) -> RunOutcome:
+        check_accelerator(self.config.accelerator)
+        if not launched_as_rank_zero():  # rank 0 guards the directory for every rank
+            return self._run_in(None)
         with RunDirectory(self.out, resume=self.resume, overwrite=self.overwrite) as run_dir:
             return self._run_in(run_dir)
 
-    def _run_in(self, run_dir: RunDirectory) -> RunOutcome:
+    def _run_in(self, run_dir: RunDirectory | None) -> RunOutcome:
         config = self.config
+        fabric = build_fabric(
+            config.accelerator, config.devices, config.num_nodes, config.strategy, config.precision
+        )
+        fabric.launch()  # with several processes: starts the other ranks, or joins them
+        self.fabric = fabric
+        if fabric.world_size > 1:  # every rank writes to, and resumes from, rank 0's directory
+            self.out = Path(fabric.broadcast(str(self.out), src=0))
+            self.progress = self.progress and fabric.is_global_zero
         if self.resume:
             _check_resume_config(self.out, config)
-        check_accelerator(config.accelerator)
-        fabric = Fabric(accelerator=config.accelerator, devices=1, precision="32-true")
+        self.num_workers = (
+            config.num_workers
+            if config.num_workers is not None
+            else default_num_workers(fabric.device.type, config.devices, os.cpu_count())
+        )
+        with tf32_matmuls(use_tf32(config.precision, fabric.device)):
+            return self._run_on(fabric, run_dir)
+
+    def _run_on(self, fabric: Fabric, run_dir: RunDirectory | None) -> RunOutcome:
+        config = self.config
         benchmark = load_benchmark(config.benchmark, config.data_root)
         backbone = load_backbone(config.backbone, allow_download=config.download).to(fabric.device)
+        backbone.set_precision(config.precision)
         for name in self.method_names:  # every method's settings, before the run is recorded
             build_method(
                 name,
                 {**benchmark.method_defaults.get(name, {}), **config.method_config.get(name, {})},
             )
-        run_dir.write_config(_semantic_config(config))
+        if run_dir is not None:
+            run_dir.write_config(_semantic_config(config))
         texts = TextEmbeddingCache(backbone, batch_size=config.batch_size)
         texts(LabelSpace.of(benchmark, range(len(benchmark.classes))))  # fixed encoding order
         started = time.perf_counter()
         store = FeatureStore(
             config.cache_dir / "features",
             batch_size=config.batch_size,
-            num_workers=config.num_workers,
+            num_workers=self.num_workers,
             progress=self.progress,
         )
         features = None
@@ -167,7 +199,10 @@ class Engine:
         feature_seconds = time.perf_counter() - started
         outcomes = {}
         for name in self.method_names:
+            if method_class(name).inputs == "features" and not fabric.is_global_zero:
+                continue  # feature methods run once, on rank 0
             outcomes[name] = self._run_method(name, benchmark, backbone, fabric, texts, features)
+        fabric.barrier()  # no rank leaves (and tears down the process group) before the others
         return RunOutcome(
             config,
             benchmark,
@@ -177,6 +212,7 @@ class Engine:
             outcomes,
             feature_seconds,
             store.stats.images_encoded,
+            fabric.is_global_zero,
         )
 
     def _extract_features(
@@ -188,9 +224,13 @@ class Engine:
         )
         arrays = {}
         for dataset, split in used:
-            arrays[(dataset, split)] = store.get(
-                backbone, benchmark.datasets[dataset].split(split), description=f"{dataset}/{split}"
-            )
+            images, description = benchmark.datasets[dataset].split(split), f"{dataset}/{split}"
+            if self.fabric.world_size > 1:
+                arrays[(dataset, split)] = extract_sharded(
+                    self.fabric, store, backbone, images, description
+                )
+            else:
+                arrays[(dataset, split)] = store.get(backbone, images, description=description)
         return FeatureTable(arrays)
 
     def _run_method(
@@ -240,7 +280,8 @@ class Engine:
                     context(0, generator),
                     features,
                     config.eval_future,
-                    config.num_workers,
+                    self.num_workers,
+                    fabric=self._eval_fabric(method),
                 )
                 outcome.eval_seconds.append(time.perf_counter() - tick)
             tasks_done = 0
@@ -263,7 +304,8 @@ class Engine:
                     context(t + 1, generator),
                     features,
                     config.eval_future,
-                    config.num_workers,
+                    self.num_workers,
+                    fabric=self._eval_fabric(method),
                 )
                 outcome.eval_seconds.append(time.perf_counter() - tick)
             self._save(checkpoint_path, method, outcome, t + 1)
@@ -272,7 +314,15 @@ class Engine:
         bar.close()
         return outcome
 
+    def _eval_fabric(self, method: Method) -> Fabric | None:
+        """The Fabric to shard an evaluation over: image methods' when there are several ranks."""
+        if method.inputs == "images" and self.fabric.world_size > 1:
+            return self.fabric
+        return None
+
     def _save(self, path: Path, method: Method, outcome: MethodOutcome, tasks_done: int) -> None:
+        if not self.fabric.is_global_zero:
+            return  # rank 0 writes the checkpoints
         save_checkpoint(
             path,
             {

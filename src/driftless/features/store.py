@@ -160,6 +160,35 @@ class FeatureStore:
         self.stats.entries_reused += 1
         return self._read(entry, len(split))
 
+    def put(self, backbone: Backbone, split: Split, features: np.ndarray) -> np.ndarray:
+        """Store features computed elsewhere (the ranks of a distributed extraction) as the entry
+        of ``split``, through the same hashed chunks and assembly as an extraction; an entry that
+        already exists is kept. Returns the stored features, memory-mapped."""
+        if features.shape[0] != len(split):
+            raise ValueError(f"put: {features.shape[0]} rows for a split of {len(split)} images")
+        entry = self.path(backbone, split)
+        self._sweep_once()
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(exc, entry.parent, "create the feature store") from exc
+        with FileLock(self._lock_path(entry.name)):
+            if not (entry / "meta.json").is_file():
+                if entry.exists():
+                    shutil.rmtree(entry)
+                self._remove_debris(entry.name)
+                partial = entry.with_name(entry.name + ".partial")
+                try:
+                    partial.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise storage_error(exc, partial, "create") from exc
+                plan = self._plan(len(split))
+                for start, stop in plan:
+                    self._save_chunk(partial, (start, stop), features[start:stop])
+                self._assemble(partial, entry, plan, backbone, split)
+                self.stats.entries_extracted += 1
+        return self._read(entry, len(split))
+
     # -- reading -----------------------------------------------------------------------------
     def _read(self, entry: Path, expected_rows: int) -> np.ndarray:
         features_file = entry / "features.npy"

@@ -11,16 +11,17 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Iterator, Mapping
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 from tqdm.auto import tqdm
 
 from driftless.backbones.base import Backbone
+from driftless.engine.distributed import split_batch
 from driftless.errors import ConfigError
 from driftless.methods.base import Context, LabelSpace, MethodConfig
 
@@ -36,6 +37,9 @@ class ImageTrainingConfig(MethodConfig):
     toy benchmarks; the paper values (ZSCL's continual fine-tuning of ViT-B/16: AdamW, lr 1e-5,
     weight decay 0, batch 64, 1000 iterations per task, 100 warm-up iterations then cosine decay,
     label smoothing 0.2) are listed in each method's page and set by a benchmark's config."""
+
+    TINY_MODEL_DEFAULTS: ClassVar[tuple[str, ...]] = ("lr", "iterations")
+    """Fields whose defaults suit only the tiny models: a real benchmark left with them warns."""
 
     optimizer: Literal["adamw", "sgd"] = "adamw"
     """AdamW (betas 0.9, 0.999) or SGD with ``momentum``."""
@@ -214,6 +218,29 @@ def _optimizer(
     )
 
 
+class RankShares(Sampler[list[int]]):
+    """One rank's contiguous share of every batch of ``batches`` (see :func:`split_batch`); a rank
+    whose share is empty gets the batch's first item, which its zero loss weight then ignores (DDP
+    needs every rank to compute a gradient each step)."""
+
+    def __init__(self, batches: BatchSampler, rank: int, world: int):
+        self.batches, self.rank, self.world = batches, rank, world
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.batches:
+            start, stop = split_batch(len(batch), self.rank, self.world)
+            yield batch[start:stop] if stop > start else batch[:1]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def _global_batch_size(step: int, n: int, batch_size: int) -> int:
+    """The size of step ``step``'s batch: full ones, then an epoch's smaller last one."""
+    per_epoch = math.ceil(n / batch_size)
+    return batch_size if step % per_epoch < per_epoch - 1 else n - batch_size * (per_epoch - 1)
+
+
 def _endless(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     while True:
         yield from loader
@@ -232,12 +259,22 @@ def train_loop(
 
     A fresh optimizer and schedule per call (per task), so the encoder's weights are the whole
     state between tasks. Batches are drawn without replacement, epoch after epoch, in an order
-    given by ``ctx.generator``; the last batch of an epoch may be smaller."""
+    given by ``ctx.generator``; the last batch of an epoch may be smaller.
+
+    With several processes (DDP) every rank draws the same global batches and takes its share of
+    each; its loss (a batch mean) is weighted by its share of the global batch times the world
+    size, so DDP's gradient average is the gradient of the global batch's mean loss, as in one
+    process."""
     parameters = encoder.select_trainable(config.train_last_blocks)
     optimizer = _optimizer(parameters, config)
     model, fabric_optimizer = ctx.fabric.setup(encoder, optimizer)
     sampler = RandomSampler(images, generator=ctx.generator)  # type: ignore[arg-type]
-    loader = DataLoader(images, batch_size=config.batch_size, sampler=sampler)
+    world, rank = ctx.fabric.world_size, ctx.fabric.global_rank
+    if world == 1:
+        loader = DataLoader(images, batch_size=config.batch_size, sampler=sampler)
+    else:
+        shares = RankShares(BatchSampler(sampler, config.batch_size, False), rank, world)
+        loader = DataLoader(images, batch_sampler=shares)
     total = config.iterations or config.epochs * len(loader)  # type: ignore[operator]
     batches = _endless(loader)
     losses = torch.zeros(total, device=ctx.device)
@@ -250,9 +287,16 @@ def train_loop(
             group["lr"] = learning_rate(step, total, config)
         loss = loss_fn(model(pixels), pixels, labels)
         fabric_optimizer.zero_grad(set_to_none=True)
-        ctx.fabric.backward(loss)
+        if world == 1:
+            ctx.fabric.backward(loss)
+            losses[step] = loss.detach()
+        else:
+            global_size = _global_batch_size(step, len(images), config.batch_size)  # type: ignore[arg-type]
+            start, stop = split_batch(global_size, rank, world)
+            share = (stop - start) / global_size
+            ctx.fabric.backward(loss * share * world)
+            losses[step] = ctx.fabric.all_reduce(loss.detach() * share, reduce_op="sum")
         fabric_optimizer.step()
-        losses[step] = loss.detach()
         if ctx.progress and step % 10 == 0:
             steps.set_postfix(loss=f"{float(losses[step]):.3f}")
     encoder.requires_grad_(False).eval()
