@@ -19,3 +19,8 @@ class MissingModelError(DriftlessError, FileNotFoundError):
 
 class ResumeError(DriftlessError):
     """A run cannot be resumed (no checkpoint, or one made with another configuration)."""
+
+
+class MethodContractError(DriftlessError):
+    """A method broke the Method protocol (e.g. ``logits`` of the wrong shape or not finite); the
+    message names the method and what it returned."""

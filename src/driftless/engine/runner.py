@@ -19,15 +19,15 @@ import numpy as np
 import torch
 import yaml
 from lightning.fabric import Fabric
-from tqdm.auto import tqdm
 
 from driftless.backbones.registry import load_backbone
 from driftless.benchmarks.protocol import Benchmark
 from driftless.benchmarks.registry import load_benchmark
-from driftless.config import RunConfig
+from driftless.config import RunConfig, label_file_stem, parse_method_label
 from driftless.engine.checkpoint import load_checkpoint, save_checkpoint
 from driftless.engine.evaluation import evaluate_row
 from driftless.engine.inputs import FeatureTable, task_data
+from driftless.engine.progress import RunProgress, choose_progress
 from driftless.engine.seeding import derive_seed, seeded
 from driftless.errors import ResumeError
 from driftless.features.store import FeatureStore
@@ -43,13 +43,17 @@ _NON_SEMANTIC_FIELDS = {
 
 @dataclass
 class MethodOutcome:
-    """One method's accuracy matrix (row 0 = before training) and its timings."""
+    """One method's accuracy matrix (row 0 = before training) and its timings. ``name`` is the
+    method's label as run (``calfuse`` or a variant ``calfuse[fusion=none]``), ``method`` the
+    registered method and ``overrides`` the config fields the label sets."""
 
     name: str
     config: dict[str, Any]
     matrix: np.ndarray
     learn_seconds: list[float] = field(default_factory=list)
     eval_seconds: list[float] = field(default_factory=list)
+    method: str = ""
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,13 +72,43 @@ class RunOutcome:
 
 def default_out_dir(config: RunConfig, resume: bool) -> Path:
     """``runs/<benchmark>/<timestamp>``; with ``resume``, the latest run directory there."""
-    base = Path("runs") / Path(config.benchmark).stem
-    if resume:
-        candidates = sorted(p for p in base.glob("*") if (p / "config.yaml").is_file())
-        if not candidates:
-            raise ResumeError(f"--resume: no run to resume under {base}/; pass --out DIR")
-        return candidates[-1]
-    return base / datetime.now().strftime("%Y%m%d-%H%M%S")
+    return latest_run_dir(config.benchmark) if resume else new_run_dir(config.benchmark)
+
+
+def new_run_dir(benchmark: str) -> Path:
+    """``runs/<benchmark>/<timestamp>``."""
+    return Path("runs") / Path(benchmark).stem / datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def latest_run_dir(benchmark: str) -> Path:
+    """The latest run (or seed sweep) directory under ``runs/<benchmark>/``."""
+    base = Path("runs") / Path(benchmark).stem
+    candidates = sorted(
+        p for p in base.glob("*") if (p / "config.yaml").is_file() or (p / SWEEP_FILE).is_file()
+    )
+    if not candidates:
+        raise ResumeError(f"--resume: no run to resume under {base}/; pass --out DIR")
+    return candidates[-1]
+
+
+#: a seed sweep's directory holds this file (its seeds and configuration) and one run per seed
+SWEEP_FILE = "sweep.yaml"
+
+
+def saved_config(out: Path) -> dict[str, Any]:
+    """The configuration a run directory was started with (its ``config.yaml``): every field that
+    changes the results; where it lives and how it is shown are not saved."""
+    saved_file = Path(out) / "config.yaml"
+    if not saved_file.is_file():
+        raise ResumeError(
+            f"--resume: {out} holds no config.yaml; it is not a driftless run directory"
+        )
+    return yaml.safe_load(saved_file.read_text()) or {}
+
+
+def semantic_config(config: RunConfig) -> dict[str, Any]:
+    """The fields of ``config`` that change what a run computes, as saved in ``config.yaml``."""
+    return _semantic_config(config)
 
 
 def _semantic_config(config: RunConfig) -> dict[str, Any]:
@@ -84,12 +118,12 @@ def _semantic_config(config: RunConfig) -> dict[str, Any]:
 
 
 def _check_resume_config(out: Path, config: RunConfig) -> None:
-    saved_file = out / "config.yaml"
-    if not saved_file.is_file():
-        raise ResumeError(
-            f"--resume: {out} holds no config.yaml; it is not a driftless run directory"
-        )
-    saved = yaml.safe_load(saved_file.read_text()) or {}
+    check_same_config(saved_config(out), config, out)
+
+
+def check_same_config(saved: dict[str, Any], config: RunConfig, out: Path) -> None:
+    """ResumeError naming every field where ``config`` would compute something else than the
+    ``saved`` configuration of the run in ``out``."""
     current = _semantic_config(config)
     differing = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
     if differing:
@@ -100,10 +134,15 @@ def _check_resume_config(out: Path, config: RunConfig) -> None:
 class Engine:
     """Runs one configuration. Build it, then call :meth:`run`."""
 
-    def __init__(self, config: RunConfig, *, resume: bool = False, progress: bool = True):
+    def __init__(
+        self, config: RunConfig, *, resume: bool = False, progress: bool | RunProgress = True
+    ):
         self.config = config
         self.resume = resume
-        self.progress = progress
+        # one bar per method on a terminal, plain lines otherwise; methods draw no bars of their
+        # own (they would nest inside the method's bar)
+        self.reporter = choose_progress(progress)
+        self.progress = False
         self.out = Path(config.out) if config.out else default_out_dir(config, resume)
         self.method_names = config.resolved_methods()
 
@@ -128,7 +167,7 @@ class Engine:
                 yaml.safe_dump(_semantic_config(config), sort_keys=True)
             )
         fabric = Fabric(accelerator=config.accelerator, devices=1, precision="32-true")
-        benchmark = load_benchmark(config.benchmark, config.data_root)
+        benchmark = load_benchmark(config.benchmark, config.data_root, run_seed=config.seed)
         backbone = load_backbone(config.backbone, allow_download=config.download).to(fabric.device)
         texts = TextEmbeddingCache(backbone, batch_size=config.batch_size)
         texts(LabelSpace.of(benchmark, range(len(benchmark.classes))))  # fixed encoding order
@@ -137,10 +176,12 @@ class Engine:
             config.cache_dir / "features",
             batch_size=config.batch_size,
             num_workers=config.num_workers,
-            progress=self.progress,
+            progress=self.reporter.shows_bars,
         )
         features = None
-        if any(method_class(m).inputs == "features" for m in self.method_names):
+        if any(
+            method_class(parse_method_label(m).name).inputs == "features" for m in self.method_names
+        ):
             features = self._extract_features(benchmark, backbone, store)
         feature_seconds = time.perf_counter() - started
         outcomes = {}
@@ -166,29 +207,37 @@ class Engine:
         )
         arrays = {}
         for dataset, split in used:
+            encoded, tick = store.stats.images_encoded, time.perf_counter()
             arrays[(dataset, split)] = store.get(
                 backbone, benchmark.datasets[dataset].split(split), description=f"{dataset}/{split}"
             )
+            if store.stats.images_encoded > encoded:
+                self.reporter.features_extracted(
+                    f"{dataset}/{split}",
+                    store.stats.images_encoded - encoded,
+                    time.perf_counter() - tick,
+                )
         return FeatureTable(arrays)
 
     def _run_method(
         self,
-        name: str,
+        label: str,
         benchmark: Benchmark,
         backbone,
         fabric: Fabric,
         texts: TextEmbeddingCache,
         features: FeatureTable | None,
     ) -> MethodOutcome:
+        # a variant (calfuse[fusion=none]) draws the same random numbers as its method, seeded by
+        # the method's name: an ablation then differs from the method only by its overrides
         config = self.config
-        method_values = {
-            **benchmark.method_defaults.get(name, {}),
-            **config.method_config.get(name, {}),
-        }
+        name, values = config.method_values(label)
+        method_values = {**benchmark.method_defaults.get(name, {}), **values}
         method: Method = build_method(name, method_values)
         method_config = method.config.model_dump(mode="json")  # type: ignore[attr-defined]
+        overrides = {f: method_config[f] for f, _ in parse_method_label(label).overrides}
         T = benchmark.num_tasks
-        checkpoint_path = self.out / "checkpoints" / f"{name}.pt"
+        checkpoint_path = self.out / "checkpoints" / f"{label_file_stem(label)}.pt"
         state = load_checkpoint(checkpoint_path) if self.resume else None
 
         def context(task_index: int, generator: torch.Generator) -> Context:
@@ -198,16 +247,22 @@ class Engine:
         if state is not None:
             method.load_state_dict(state["method_state"])
             outcome = MethodOutcome(
-                name,
+                label,
                 method_config,
                 np.array(state["matrix"], dtype=np.float64),
                 list(state["learn_seconds"]),
                 list(state["eval_seconds"]),
+                name,
+                overrides,
             )
             tasks_done = int(state["tasks_done"])
         else:
             outcome = MethodOutcome(
-                name, method_config, np.full((T + 1, len(benchmark.eval_splits)), np.nan)
+                label,
+                method_config,
+                np.full((T + 1, len(benchmark.eval_splits)), np.nan),
+                method=name,
+                overrides=overrides,
             )
             with seeded(derive_seed(config.seed, name, "eval", 0)) as generator:
                 tick = time.perf_counter()
@@ -219,13 +274,14 @@ class Engine:
                     features,
                     config.eval_future,
                     config.num_workers,
+                    label,
                 )
                 outcome.eval_seconds.append(time.perf_counter() - tick)
             tasks_done = 0
             self._save(checkpoint_path, method, outcome, 0)
-        bar = tqdm(total=T, initial=tasks_done, desc=name, unit="task", disable=not self.progress)
+        self.reporter.method_started(label, T, tasks_done)
+        counts = np.array([len(e.samples.indices) for e in benchmark.eval_splits], dtype=float)
         for t in range(tasks_done, T):
-            task = benchmark.tasks[t]
             with seeded(derive_seed(config.seed, name, "learn", t)) as generator:
                 ctx = context(t, generator)
                 data = task_data(benchmark, t, method.inputs, features, backbone.preprocess)
@@ -242,12 +298,20 @@ class Engine:
                     features,
                     config.eval_future,
                     config.num_workers,
+                    label,
                 )
                 outcome.eval_seconds.append(time.perf_counter() - tick)
             self._save(checkpoint_path, method, outcome, t + 1)
-            bar.set_postfix_str(f"{task.name}: {np.nanmean(outcome.matrix[t + 1][: t + 1]):.1f}%")
-            bar.update(1)
-        bar.close()
+            learned = outcome.matrix[t + 1][: t + 1]
+            weights = counts[: t + 1] if benchmark.protocol == "class-incremental" else None
+            self.reporter.task_finished(
+                label,
+                t + 1,
+                T,
+                float(np.average(learned, weights=weights)),
+                outcome.learn_seconds[-1] + outcome.eval_seconds[-1],
+            )
+        self.reporter.method_finished(label)
         return outcome
 
     def _save(self, path: Path, method: Method, outcome: MethodOutcome, tasks_done: int) -> None:
@@ -265,6 +329,10 @@ class Engine:
         )
 
 
-def run(config: RunConfig, *, resume: bool = False, progress: bool = True) -> RunOutcome:
-    """Run ``config`` and return its outcome (call :func:`driftless.report.write_report` to save it)."""
+def run(
+    config: RunConfig, *, resume: bool = False, progress: bool | RunProgress = True
+) -> RunOutcome:
+    """Run ``config`` and return its outcome (call :func:`driftless.report.write_report` to save
+    it). ``progress``: True shows one bar per method on a terminal and plain lines per finished task
+    otherwise (:mod:`driftless.engine.progress`); False shows nothing."""
     return Engine(config, resume=resume, progress=progress).run()
