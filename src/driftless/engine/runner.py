@@ -139,10 +139,8 @@ class Engine:
     ):
         self.config = config
         self.resume = resume
-        # one bar per method on a terminal, plain lines otherwise; methods draw no bars of their
-        # own (they would nest inside the method's bar)
+        # one bar per method on a terminal, plain lines otherwise
         self.reporter = choose_progress(progress)
-        self.progress = False
         self.out = Path(config.out) if config.out else default_out_dir(config, resume)
         self.method_names = config.resolved_methods()
 
@@ -242,7 +240,8 @@ class Engine:
 
         def context(task_index: int, generator: torch.Generator) -> Context:
             """The method's context for one task."""
-            return Context(backbone, fabric, generator, texts, config.batch_size, self.progress)
+            # no bars of the method's own: they would nest inside the method's bar
+            return Context(backbone, fabric, generator, texts, config.batch_size, progress=False)
 
         if state is not None:
             method.load_state_dict(state["method_state"])
