@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import logging
 import sys
 import traceback
 from collections.abc import Sequence
@@ -16,11 +17,15 @@ from driftless.errors import DriftlessError
 RUN_EXAMPLES = """examples:
   driftless run                                   # the default benchmark with every method
   driftless run --benchmark toy-mtil --method zero-shot --method ncm --out runs/mtil
-  driftless run --config my.yaml --set seed=3 --set ncm.unseen=error
-  driftless run --out runs/mtil --resume          # continue a killed run
+  driftless run --config my.yaml --set seed=3 --set calfuse.steps=50
+  driftless run --method calfuse --method 'calfuse[calibration=off,fusion=none]'   # an ablation
+  driftless run --seeds 0-4 --method ncm --out runs/sweep   # one run per seed: runs/sweep/seed-N
+  driftless run --out runs/mtil --resume          # continue a killed run (or sweep) as it was started
   driftless run --backbone openai/clip-vit-base-patch16 --benchmark cifar100-b0inc10 --data-root ~/data
   driftless run --devices 4 --precision bf16-mixed ...   # four GPUs (DDP); see docs/scaling.md
 """
+
+log = logging.getLogger("driftless")
 
 
 def import_plugin(spec: str) -> None:
@@ -44,10 +49,37 @@ def import_plugin(spec: str) -> None:
             raise DriftlessError(f"--import: cannot import module {spec!r}: {exc}") from None
 
 
-def _run_config_data(args: argparse.Namespace) -> dict[str, Any]:
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds``: ``11,12,13``, ``0-4`` or both (``0-2,7``) → the seeds, in order, distinct."""
+    from driftless.errors import ConfigError
+
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        first, dash, last = part.partition("-")
+        try:
+            values = range(int(first), int(last) + 1) if dash else [int(part)]
+        except ValueError:
+            raise ConfigError(
+                f"--seeds {text!r}: {part!r} is not a seed or a range such as 0-4"
+            ) from None
+        if not values or min(values) < 0:
+            raise ConfigError(f"--seeds {text!r}: {part!r} is empty or negative")
+        seeds.extend(values)
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds {text!r}: a seed repeats")
+    return seeds
+
+
+def _run_config_data(
+    args: argparse.Namespace, base: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The run configuration the flags describe, over ``base`` (a resumed run's saved config):
+    base < --config file < flags < --set."""
     from driftless.config import apply_overrides, load_yaml_config
 
-    data: dict[str, Any] = load_yaml_config(args.config) if args.config else {}
+    data: dict[str, Any] = dict(base or {})
+    if args.config:
+        data.update(load_yaml_config(args.config))
     flags = {
         "benchmark": args.benchmark,
         "methods": args.method or None,
@@ -84,33 +116,134 @@ def _run_config_data(args: argparse.Namespace) -> dict[str, Any]:
     return data
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """``driftless run``: build the config, run every method, write and print the report."""
+RunPlan = list[tuple[Any, bool]]
+"""(RunConfig, resume) for each run a command asks for: one, or one per seed of a sweep."""
+
+
+def _fresh_plan(args: argparse.Namespace, seeds: list[int] | None) -> tuple[RunPlan, Any]:
+    """New runs: one, or with ``--seeds`` one per seed in ``<out>/seed-<s>``. Also returns the
+    sweep record to save (None for a single run)."""
     from driftless.config import build_run_config
-    from driftless.engine import run
-    from driftless.report import build_results, comparison_table, write_report
+    from driftless.engine.runner import new_run_dir, semantic_config
+
+    config = build_run_config(_run_config_data(args))
+    if seeds is None:
+        return [(config, False)], None
+    out = Path(config.out) if config.out else new_run_dir(config.benchmark)
+    sweep = {"seeds": seeds, "config": {**semantic_config(config), "seed": None}, "out": out}
+    plan = [(config.model_copy(update={"seed": s, "out": out / f"seed-{s}"}), False) for s in seeds]
+    return plan, sweep
+
+
+def _resume_plan(args: argparse.Namespace, seeds: list[int] | None) -> RunPlan:
+    """Resumed runs, each from the configuration saved in its directory: flags given too must
+    agree with it (the engine names any field that differs). A seed sweep resumes every seed;
+    seeds it had not started yet start now."""
+    import yaml
+
+    from driftless.config import DEFAULT_BENCHMARK, build_run_config
+    from driftless.engine.runner import (
+        SWEEP_FILE,
+        check_same_config,
+        latest_run_dir,
+        saved_config,
+    )
+    from driftless.errors import ResumeError
+
+    explicit = _run_config_data(args)
+    out = explicit.get("out") or latest_run_dir(explicit.get("benchmark", DEFAULT_BENCHMARK))
+    out = Path(out)
+    sweep_file = out / SWEEP_FILE
+    if not sweep_file.is_file():
+        if seeds is not None:
+            raise ResumeError(f"--resume --seeds: {out} is not a seed sweep (no {SWEEP_FILE})")
+        return [(build_run_config(_run_config_data(args, saved_config(out))), True)]
+    sweep = yaml.safe_load(sweep_file.read_text()) or {}
+    plan = []
+    for seed in seeds or sweep.get("seeds", []):
+        run_dir = out / f"seed-{seed}"
+        started = (run_dir / "config.yaml").is_file()
+        base = saved_config(run_dir) if started else {**sweep["config"], "seed": seed}
+        config = build_run_config({**_run_config_data(args, base), "out": run_dir, "seed": seed})
+        if not started:  # the engine checks a started run; check this one against the sweep
+            check_same_config(base, config, out)
+        plan.append((config, started))
+    return plan
+
+
+def _quiet_libraries(verbose: int) -> None:
+    """Silence transformers' and huggingface_hub's own progress bars and warnings (a log should
+    hold driftless's lines only); ``-v`` keeps them."""
+    if verbose:
+        return
+    import warnings
+
+    from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()  # its weight-loading bar too
+    disable_progress_bars()
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    # deprecation notices are for developers (the library's API calls), not for a run's log
+    warnings.simplefilter("ignore", FutureWarning)
+    warnings.simplefilter("ignore", DeprecationWarning)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``driftless run``: build the config, run every method, write and print the report; with
+    ``--seeds``, once per seed."""
+    from driftless.errors import ConfigError
 
     for plugin in args.imports or []:
         import_plugin(plugin)
-    config = build_run_config(_run_config_data(args))
-    _warn_tiny_settings(config)
+    if args.seeds is not None and args.seed is not None:
+        raise ConfigError("--seed and --seeds: give one of them")
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+    if args.resume:
+        plan, sweep = _resume_plan(args, seeds), None
+    else:
+        plan, sweep = _fresh_plan(args, seeds)
+    _warn_tiny_settings(plan[0][0])
     if args.dry_run:
-        return _dry_run(config)
-    if config.backbone == "tiny-random":
-        print(
+        return _dry_run(plan[0][0])
+    _quiet_libraries(getattr(args, "verbose", 0))
+    if plan[0][0].backbone == "tiny-random":
+        log.warning(
             "note: tiny-random is a randomly initialised model: its numbers show that the pipeline "
-            "runs, not how the methods compare.",
-            file=sys.stderr,
+            "runs, not how the methods compare."
         )
-    if args.no_progress:
-        from transformers.utils import logging as transformers_logging
+    if sweep is not None:
+        _write_sweep(sweep)
+    for config, resume in plan:
+        _run_and_report(config, resume, progress=not args.no_progress, overwrite=args.overwrite)
+    if len(plan) > 1:
+        dirs = ", ".join(str(c.out) for c, _ in plan)
+        print(f"\n{len(plan)} runs, one per seed: {dirs}")
+    return 0
 
-        transformers_logging.disable_progress_bar()  # its weight-loading bar too
-    outcome = run(
-        config, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite
-    )
+
+def _write_sweep(sweep: dict[str, Any]) -> None:
+    import yaml
+
+    from driftless.engine.runner import SWEEP_FILE
+
+    out = Path(sweep["out"])
+    from driftless.atomic import atomic_write_bytes
+
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"seeds": sweep["seeds"], "config": sweep["config"]}
+    atomic_write_bytes(out / SWEEP_FILE, yaml.safe_dump(record, sort_keys=True).encode())
+
+
+def _run_and_report(config: Any, resume: bool, progress: bool, overwrite: bool) -> None:
+    """Run one configuration, write its report and print its table."""
+    from driftless.engine import run
+    from driftless.report import build_results, comparison_table, write_report
+
+    outcome = run(config, resume=resume, progress=progress, overwrite=overwrite)
     if not outcome.is_global_zero:
-        return 0  # rank 0 of a distributed run writes and prints the report
+        return  # rank 0 of a distributed run writes and prints the report
     results = build_results(outcome)
     try:
         written = write_report(results, outcome.out)
@@ -131,7 +264,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(_published_table(config, metrics))
     print(f"\nfeatures: {outcome.images_encoded} images encoded ({outcome.feature_seconds:.1f} s)")
     print(f"results: {written[0]}\nreport:  {', '.join(str(p.name) for p in written[1:])}")
-    return 0
 
 
 def _warn_tiny_settings(config: Any) -> None:
@@ -201,7 +333,7 @@ def _dry_run(config: Any) -> int:
     from driftless.benchmarks.registry import load_benchmark
     from driftless.data.ondisk import missing_files
 
-    benchmark = load_benchmark(config.benchmark, config.data_root)
+    benchmark = load_benchmark(config.benchmark, config.data_root, run_seed=config.seed)
     print(
         f"benchmark {benchmark.name}: {benchmark.protocol}, {benchmark.num_tasks} tasks, "
         f"{len(benchmark.classes)} classes (data root {config.data_root})"
@@ -248,12 +380,19 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name, spec in list_benchmarks().items():
             print(f"{name:22s} {spec.protocol:18s} {' '.join(spec.description.split())}")
     elif args.what == "methods":
-        from driftless.methods.registry import available_methods
+        # the built-in methods from their source (importing them would import torch); a user's
+        # --import module is imported, and its methods are listed with them
+        from driftless.methods.catalog import builtin_method_entries, entry_of
 
-        for name, cls in available_methods().items():
-            doc = cls.__doc__ or sys.modules[cls.__module__].__doc__ or ""
-            summary = (doc.strip().splitlines() or [""])[0]
-            print(f"{name:14s} {cls.inputs:9s} {summary}")
+        entries = {e.name: e for e in builtin_method_entries()}
+        if args.imports:
+            from driftless.methods.registry import registered_methods
+
+            for plugin in args.imports:
+                import_plugin(plugin)
+            entries.update({n: entry_of(c) for n, c in registered_methods().items()})
+        for name, entry in sorted(entries.items()):
+            print(f"{name:14s} {entry.inputs:9s} {entry.summary}")
     else:
         from driftless.backbones.registry import BUILTIN_BACKBONES
 
@@ -341,7 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("--benchmark", help="registered benchmark name or YAML spec file")
-    run.add_argument("--method", action="append", help="a method to run (repeatable; default: all)")
+    run.add_argument(
+        "--method",
+        action="append",
+        help="a method to run (repeatable; default: all); NAME[field=value,...] runs a variant with "
+        "those config fields under exactly that label, e.g. 'calfuse[fusion=none]'",
+    )
     run.add_argument(
         "--backbone", help="tiny-random, a save_pretrained directory or a Hugging Face id"
     )
@@ -350,7 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--seed", type=int)
     run.add_argument(
-        "--resume", action="store_true", help="continue the run in --out (or the latest one)"
+        "--resume",
+        action="store_true",
+        help="continue the run (or seed sweep) in --out, or the latest one, with the configuration "
+        "saved there; other flags must agree with it",
     )
     run.add_argument(
         "--overwrite",
@@ -416,7 +563,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODULE",
         help="import a module or .py file that registers extra methods (repeatable)",
     )
-    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument(
+        "--seeds",
+        metavar="SEEDS",
+        help="run once per seed (11,12,13 or 0-4), each in <out>/seed-<s>, sharing the feature store",
+    )
+    run.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide progress (default: one bar per method on a terminal, else one line per task)",
+    )
+    run.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="show the traceback behind an error, and transformers' and Lightning's own messages "
+        "and progress bars",
+    )
     run.add_argument(
         "--dry-run",
         action="store_true",
@@ -426,6 +590,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="list benchmarks, methods or backbones")
     lst.add_argument("what", choices=["benchmarks", "methods", "backbones"])
+    lst.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        metavar="MODULE",
+        help="import a module or .py file that registers methods, and list them too (repeatable)",
+    )
     lst.set_defaults(func=cmd_list)
 
     pre = sub.add_parser(
@@ -482,7 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
     met = sub.add_parser("metrics", help="recompute metrics from a results.json")
     met.add_argument("results", type=Path, help="results.json or its run directory")
     met.set_defaults(func=cmd_metrics)
-    for command in (run, lst, pre, check, chk, met):  # -v also after the command
+    for command in (lst, pre, check, chk, met):  # -v also after the command (run has its own)
         command.add_argument(
             "-v",
             "--verbose",
@@ -501,9 +672,35 @@ def _report_error(args: argparse.Namespace, line: str) -> int:
     return 2
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A handler that writes to whatever ``sys.stderr`` is when a message is logged (not the one
+    it was created with: a test or a notebook may have replaced it since)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def _configure_logging(verbose: int) -> None:
+    """driftless's messages to stderr, one line each; ``-v`` adds debug messages."""
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        log.addHandler(_StderrHandler())
+        log.propagate = False
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; user errors print one line and exit 2."""
     args = build_parser().parse_args(argv)
+    _configure_logging(getattr(args, "verbose", 0))
     try:
         return args.func(args)
     except DriftlessError as exc:

@@ -5,8 +5,11 @@ Validated by pydantic; unknown keys and bad values raise :class:`ConfigError` na
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -115,14 +118,93 @@ class RunConfig(BaseModel):
             return list(self.methods)
         return [n for n, cls in available_methods().items() if getattr(cls, "in_default_run", True)]
 
+    def method_values(self, label: str) -> tuple[str, dict[str, Any]]:
+        """The registered method of ``label`` and its config values: the run's ``method_config``
+        for that method, then the label's own overrides (``calfuse[fusion=none]``) on top."""
+        from driftless.methods.registry import variant_values
+
+        variant = parse_method_label(label)
+        return variant.name, {
+            **self.method_config.get(variant.name, {}),
+            **variant_values(variant),
+        }
+
     def validate_methods(self) -> None:
-        """Check method names and their configs (names the field of any bad value)."""
+        """Check method names, labels and their configs (names the field of any bad value)."""
         from driftless.methods.registry import method_class, validate_method_config
 
         for name in self.method_config:
             method_class(name)
-        for name in self.resolved_methods():
-            validate_method_config(name, self.method_config.get(name, {}))
+        for label in self.resolved_methods():
+            name, values = self.method_values(label)
+            validate_method_config(name, values, where=label)
+
+
+@dataclass(frozen=True)
+class MethodVariant:
+    """A method as named on the command line: ``calfuse`` or a variant such as
+    ``calfuse[calibration=off,fusion=none]`` (an ablation: the method with some config fields
+    overridden), reported under exactly that label."""
+
+    label: str
+    """The name as written; the key of the method in results.json, metrics.csv and the plots."""
+    name: str
+    """The registered method."""
+    overrides: tuple[tuple[str, str], ...] = ()
+    """(field, value as written) pairs; :func:`driftless.methods.registry.variant_values` parses
+    each value by its field's type."""
+
+
+def _split_top_level(text: str) -> list[str]:
+    """``text`` split at commas outside brackets and quotes (a value may be a list ``[1,2]``)."""
+    parts, depth, quote, start = [], 0, "", 0
+    for i, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[({":
+            depth += 1
+        elif char in "])}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def parse_method_label(label: str) -> MethodVariant:
+    """``name`` or ``name[field=value,...]`` → :class:`MethodVariant`; a malformed label raises
+    ConfigError naming it."""
+    text = label.strip()
+    if "[" not in text:
+        return MethodVariant(text, text)
+    name, _, rest = text.partition("[")
+    if not rest.endswith("]") or not name.strip():
+        raise ConfigError(
+            f"method {label!r}: expected NAME[field=value,...], e.g. calfuse[fusion=none]"
+        )
+    overrides: dict[str, str] = {}
+    for item in _split_top_level(rest[:-1]):
+        field, eq, value = item.partition("=")
+        field = field.strip()
+        if not eq or not field:
+            raise ConfigError(f"method {label!r}: {item.strip()!r} is not field=value")
+        if field in overrides:
+            raise ConfigError(f"method {label!r}: field {field!r} is given twice")
+        overrides[field] = value.strip()
+    return MethodVariant(text, name.strip(), tuple(overrides.items()))
+
+
+def label_file_stem(label: str) -> str:
+    """A file name for a method label: the label itself when it is safe in a file name on every
+    system, else the label with the unsafe characters replaced and a short hash (so two labels
+    never share a checkpoint)."""
+    safe = re.sub(r"[^A-Za-z0-9._=,+@\[\]-]", "_", label)
+    if safe == label:
+        return label
+    return f"{safe}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
 
 
 def _format(exc: ValidationError) -> str:

@@ -29,3 +29,8 @@ class StorageError(DriftlessError, OSError):
 class IntegrityError(DriftlessError):
     """A file driftless wrote does not hold what it wrote (its content hash differs): it was
     damaged on disk; the message names the file and how to recover."""
+
+
+class MethodContractError(DriftlessError):
+    """A method broke the Method protocol (e.g. ``logits`` of the wrong shape or not finite); the
+    message names the method and what it returned."""

@@ -1,24 +1,31 @@
-"""Backbones: loading CLIP-like models, their preprocessing, encoders and fingerprints."""
+"""Backbones: loading CLIP-like models, their preprocessing, encoders and fingerprints.
 
-from driftless.backbones.base import Backbone
-from driftless.backbones.clip import (
-    CLIPBackbone,
-    char_tokenizer,
-    load_clip_pretrained,
-    tiny_random_clip,
-)
-from driftless.backbones.preprocess import CLIP_MEAN, CLIP_STD, ImagePreprocess
-from driftless.backbones.registry import BUILTIN_BACKBONES, load_backbone
+Names are imported on first use (PEP 562): ``driftless list backbones`` reads the registry without
+importing transformers and torch.
+"""
 
-__all__ = [
-    "BUILTIN_BACKBONES",
-    "CLIP_MEAN",
-    "CLIP_STD",
-    "Backbone",
-    "CLIPBackbone",
-    "ImagePreprocess",
-    "char_tokenizer",
-    "load_backbone",
-    "load_clip_pretrained",
-    "tiny_random_clip",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "Backbone": "base",
+    "CLIPBackbone": "clip",
+    "char_tokenizer": "clip",
+    "load_clip_pretrained": "clip",
+    "tiny_random_clip": "clip",
+    "CLIP_MEAN": "preprocess",
+    "CLIP_STD": "preprocess",
+    "ImagePreprocess": "preprocess",
+    "BUILTIN_BACKBONES": "registry",
+    "load_backbone": "registry",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -1,12 +1,18 @@
-"""Backbones by name: built-in models, local directories and Hugging Face ids."""
+"""Backbones by name: built-in models, local directories and Hugging Face ids.
+
+transformers is imported when a model is loaded, not with this module (``driftless list`` stays
+fast)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from driftless.backbones.clip import CLIPBackbone, load_clip_pretrained, tiny_random_clip
 from driftless.errors import MissingModelError
+
+if TYPE_CHECKING:
+    from driftless.backbones.clip import CLIPBackbone
 
 #: where the bundled tiny CLIP lives inside the package
 TINY_CLIP_DIR = Path(__file__).parent / "assets" / "tiny-clip"
@@ -20,9 +26,17 @@ def load_tiny_clip() -> CLIPBackbone:
             f"model.safetensors. Rebuild it with `driftless pretrain-tiny --out {TINY_CLIP_DIR}` "
             "(about 20 minutes on 2 CPU cores)."
         )
+    from driftless.backbones.clip import load_clip_pretrained
+
     backbone = load_clip_pretrained(str(TINY_CLIP_DIR))
     backbone.name = "tiny-clip"
     return backbone
+
+
+def _tiny_random() -> CLIPBackbone:
+    from driftless.backbones.clip import tiny_random_clip
+
+    return tiny_random_clip(seed=0)
 
 
 #: name → (description, factory). Anything else is a local directory or a Hugging Face id.
@@ -35,7 +49,7 @@ BUILTIN_BACKBONES: dict[str, tuple[str, Callable[[], CLIPBackbone]]] = {
     "tiny-random": (
         "randomly initialised 2-layer CLIP (width 64, patch 8, 32 px) with a character tokenizer; "
         "for tests and smoke runs",
-        lambda: tiny_random_clip(seed=0),
+        _tiny_random,
     ),
 }
 
@@ -43,6 +57,8 @@ BUILTIN_BACKBONES: dict[str, tuple[str, Callable[[], CLIPBackbone]]] = {
 def load_backbone(spec: str, allow_download: bool = False) -> CLIPBackbone:
     """``tiny-random`` (and other built-ins), a ``save_pretrained`` directory, or a Hugging Face id
     already in the local cache (``openai/clip-vit-base-patch16``)."""
+    from driftless.backbones.clip import load_clip_pretrained
+
     if spec in BUILTIN_BACKBONES:
         return BUILTIN_BACKBONES[spec][1]()
     return load_clip_pretrained(spec, allow_download=allow_download)

@@ -1,41 +1,36 @@
-"""Benchmarks: protocols as data (class-incremental splits, multi-domain sequences) and a registry."""
+"""Benchmarks: protocols as data (class-incremental splits, multi-domain sequences) and a registry.
 
-from driftless.benchmarks.orders import (
-    CONTINUAL_CLIP_CIFAR100_ORDER,
-    resolve_order,
-    seeded_permutation,
-)
-from driftless.benchmarks.protocol import (
-    Benchmark,
-    ClassInfo,
-    EvalSplit,
-    SampleSet,
-    Task,
-    class_incremental,
-    multi_domain,
-)
-from driftless.benchmarks.registry import (
-    BenchmarkSpec,
-    DatasetSpec,
-    list_benchmarks,
-    load_benchmark,
-    load_benchmark_spec,
-)
+Names are imported on first use (PEP 562), so that reading the registry (``driftless list``) does
+not import the dataset code and torch.
+"""
 
-__all__ = [
-    "CONTINUAL_CLIP_CIFAR100_ORDER",
-    "Benchmark",
-    "BenchmarkSpec",
-    "ClassInfo",
-    "DatasetSpec",
-    "EvalSplit",
-    "SampleSet",
-    "Task",
-    "class_incremental",
-    "list_benchmarks",
-    "load_benchmark",
-    "load_benchmark_spec",
-    "multi_domain",
-    "resolve_order",
-    "seeded_permutation",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "CONTINUAL_CLIP_CIFAR100_ORDER": "orders",
+    "resolve_order": "orders",
+    "seeded_permutation": "orders",
+    "Benchmark": "protocol",
+    "ClassInfo": "protocol",
+    "EvalSplit": "protocol",
+    "SampleSet": "protocol",
+    "Task": "protocol",
+    "class_incremental": "protocol",
+    "multi_domain": "protocol",
+    "BenchmarkSpec": "registry",
+    "DatasetSpec": "registry",
+    "list_benchmarks": "registry",
+    "load_benchmark": "registry",
+    "load_benchmark_spec": "registry",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

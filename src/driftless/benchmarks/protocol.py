@@ -78,6 +78,8 @@ class Benchmark:
     description: str = ""
     method_defaults: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     """Per-method settings the benchmark's spec suggests; a run's own method config wins."""
+    seed_varies: tuple[str, ...] = ()
+    """What the run seed changed in this benchmark (``class order``, ``images``); empty: fixed."""
 
     @property
     def num_tasks(self) -> int:

@@ -1,18 +1,46 @@
-"""Named benchmarks, each a YAML spec validated by pydantic (``benchmarks/specs/*.yaml``)."""
+"""Named benchmarks, each a YAML spec validated by pydantic (``benchmarks/specs/*.yaml``).
+
+Which parts of a benchmark a run's seed changes is the spec's to say: ``order: run-seed`` draws the
+class order from the run seed as PILOT does (``numpy.random.seed(1993 + seed); permutation(n)``:
+run seed 0 is PILOT's default order ``seed1993``, seeds 1, 2, … are PILOT's seeds 1994, 1995, …),
+and ``seed: run-seed`` draws the generated datasets' images and the few-shot picks with the run
+seed itself. The embedded benchmarks (``world-*``, ``toy-*``) do both; a real benchmark
+keeps the order its literature fixed unless asked (``cifar100-b0inc10@run-seed``).
+
+This module imports no dataset code (nor torch) until a benchmark is built: ``driftless list``
+stays fast.
+"""
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from driftless.benchmarks.protocol import Benchmark, class_incremental, multi_domain
-from driftless.data.registry import build_dataset
 from driftless.errors import ConfigError
+
+if TYPE_CHECKING:
+    from driftless.benchmarks.protocol import Benchmark
+
+#: the order name and seed value that mean "the run's seed"
+RUN_SEED = "run-seed"
+#: run seed s orders classes as ``seed:<PILOT_SEED_BASE + s>``: seed 0 is PILOT's seed1993
+PILOT_SEED_BASE = 1993
+
+
+def run_seed_order(run_seed: int) -> str:
+    """The class order a ``run-seed`` benchmark takes under ``run_seed``: ``seed:<1993 + s>``."""
+    order_seed = PILOT_SEED_BASE + run_seed
+    if not 0 <= order_seed < 2**32:
+        raise ConfigError(
+            f"seed: a run-seed class order needs 1993 + seed in 0..2**32-1 (seed {run_seed})"
+        )
+    return f"seed:{order_seed}"
 
 
 class DatasetSpec(BaseModel):
@@ -36,23 +64,51 @@ class BenchmarkSpec(BaseModel):
     base: int = 0
     increment: int | list[int] | None = None
     order: str | list[int] = "identity"
+    """A named order (:func:`driftless.benchmarks.resolve_order`), an explicit permutation, or
+    ``run-seed``: the permutation the run seed draws (:func:`run_seed_order`)."""
     shots: int | None = Field(default=None, ge=1)
-    seed: int = 0
+    seed: int | Literal["run-seed"] = 0
+    """Seed of the few-shot picks; ``run-seed``: the run's seed, which then also draws the images of
+    every generated dataset whose parameters do not fix a ``seed`` of their own."""
     method_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Per-method settings suited to this benchmark (e.g. a smaller random-feature width for a
     128-d backbone); a run's own ``method_config`` overrides them field by field."""
 
-    def build(self, data_root: Path) -> Benchmark:
-        """Build the benchmark, reading its datasets under ``data_root``."""
-        benchmark = self._build_protocol(data_root)
-        return replace(benchmark, method_defaults=self.method_config)
+    def seed_varies(self) -> tuple[str, ...]:
+        """What a run's seed changes in this benchmark: ``class order``, ``images`` (the draw of
+        the generated datasets and the few-shot picks); empty when the benchmark is fixed."""
+        varies = []
+        if self.order == RUN_SEED:
+            varies.append("class order")
+        if self.seed == RUN_SEED:
+            varies.append("images")
+        return tuple(varies)
 
-    def _build_protocol(self, data_root: Path) -> Benchmark:
+    def build(self, data_root: Path, run_seed: int = 0) -> Benchmark:
+        """Build the benchmark, reading its datasets under ``data_root``; ``run_seed`` fills in
+        the ``run-seed`` order and seed."""
+        benchmark = self._build_protocol(data_root, run_seed)
+        return replace(
+            benchmark, method_defaults=self.method_config, seed_varies=self.seed_varies()
+        )
+
+    def _build_protocol(self, data_root: Path, run_seed: int) -> Benchmark:
+        from driftless.benchmarks.protocol import class_incremental, multi_domain
+        from driftless.data.registry import DATASET_FACTORIES, build_dataset
+
+        seed = run_seed if self.seed == RUN_SEED else self.seed
         built = []
         for i, spec in enumerate(self.datasets):
-            ds = build_dataset(
-                spec.type, spec.params, data_root, where=f"{self.name}.datasets[{i}]"
-            )
+            params = dict(spec.params)
+            factory = DATASET_FACTORIES.get(spec.type)
+            if (
+                self.seed == RUN_SEED
+                and "seed" not in params
+                and factory is not None
+                and "seed" in inspect.signature(factory).parameters
+            ):
+                params["seed"] = seed
+            ds = build_dataset(spec.type, params, data_root, where=f"{self.name}.datasets[{i}]")
             built.append(ds.with_templates(spec.templates) if spec.templates else ds)
         if self.protocol == "class-incremental":
             if len(built) != 1:
@@ -65,14 +121,14 @@ class BenchmarkSpec(BaseModel):
                 built[0],
                 self.base,
                 self.increment,
-                self.order,
+                run_seed_order(run_seed) if self.order == RUN_SEED else self.order,
                 name=self.name,
                 shots=self.shots,
-                seed=self.seed,
+                seed=seed,
                 description=self.description,
             )
         return multi_domain(
-            built, name=self.name, shots=self.shots, seed=self.seed, description=self.description
+            built, name=self.name, shots=self.shots, seed=seed, description=self.description
         )
 
 
@@ -140,6 +196,7 @@ def load_benchmark_spec(name_or_path: str) -> BenchmarkSpec:
     return specs[name_or_path]
 
 
-def load_benchmark(name_or_path: str, data_root: Path) -> Benchmark:
-    """Build a named (or YAML-file) benchmark, reading datasets under ``data_root``."""
-    return load_benchmark_spec(name_or_path).build(Path(data_root).expanduser())
+def load_benchmark(name_or_path: str, data_root: Path, run_seed: int = 0) -> Benchmark:
+    """Build a named (or YAML-file) benchmark, reading datasets under ``data_root``; ``run_seed``
+    is the run's seed, for the parts the spec draws from it (:meth:`BenchmarkSpec.seed_varies`)."""
+    return load_benchmark_spec(name_or_path).build(Path(data_root).expanduser(), run_seed)

@@ -7,15 +7,42 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from driftless.benchmarks.protocol import Benchmark
 from driftless.engine.distributed import my_batches, reduce_counts
 from driftless.engine.inputs import FeatureTable, ImageSamples
+from driftless.errors import MethodContractError
 from driftless.methods.base import Context, LabelSpace, Method
 
 if TYPE_CHECKING:
     from lightning.fabric import Fabric
+
+
+def checked_logits(
+    method: Method, label: str, batch: torch.Tensor, label_space: LabelSpace, ctx: Context
+) -> torch.Tensor:
+    """``method.logits`` held to the protocol: a (batch, len(label_space)) tensor of finite scores.
+    A wrong shape would otherwise be scored silently (argmax over too few columns gives believable
+    but wrong accuracies)."""
+    logits = method.logits(batch, label_space, ctx)
+    expected = (len(batch), len(label_space))
+    if not isinstance(logits, torch.Tensor):
+        raise MethodContractError(
+            f"method {label}: logits returned {type(logits).__name__}, expected a tensor of shape "
+            f"{expected} (batch, classes in the label space)"
+        )
+    if tuple(logits.shape) != expected:
+        raise MethodContractError(
+            f"method {label}: logits returned shape {tuple(logits.shape)} for a batch of "
+            f"{len(batch)} over {len(label_space)} classes; expected {expected}"
+        )
+    if not torch.isfinite(logits).all():
+        bad = int((~torch.isfinite(logits)).sum())
+        raise MethodContractError(
+            f"method {label}: logits returned {bad} non-finite value(s) (nan or inf) in a "
+            f"{expected} batch; scores must be finite"
+        )
+    return logits
 
 
 def _batches(
@@ -53,20 +80,17 @@ def evaluate_row(
     eval_future: bool,
     num_workers: int = 0,
     fabric: Fabric | None = None,
+    label: str | None = None,
 ) -> np.ndarray:
     """Top-1 accuracy (percent) on every evaluation split after ``tasks_done`` tasks; nan for the
     cells the protocol does not evaluate. Each split is scored over the label space the protocol
     gives it (:meth:`Benchmark.eval_label_space`). With ``fabric`` (an image method in a run of
-    several processes) each rank scores its share of the batches and the counts are summed."""
+    several processes) each rank scores its share of the batches and the counts are summed. Every
+    ``logits`` call is checked (:func:`checked_logits`); errors name the method by ``label``
+    (default: its name)."""
+    label = label or method.name
     row = np.full(len(benchmark.eval_splits), np.nan)
-    splits = tqdm(
-        list(enumerate(benchmark.eval_splits)),
-        desc=f"evaluate after {tasks_done} task(s)",
-        unit="split",
-        leave=False,
-        disable=not ctx.progress,
-    )
-    for e, split in splits:
+    for e, split in enumerate(benchmark.eval_splits):
         class_ids = benchmark.eval_label_space(tasks_done, split, eval_future)
         if class_ids is None:
             continue
@@ -74,7 +98,7 @@ def evaluate_row(
         correct = total = 0
         with torch.inference_mode():
             for batch, labels in _batches(method, benchmark, e, features, ctx, num_workers, fabric):
-                logits = method.logits(batch.to(ctx.device), label_space, ctx)
+                logits = checked_logits(method, label, batch.to(ctx.device), label_space, ctx)
                 predicted = logits.argmax(dim=1).cpu()
                 correct += int((predicted == label_space.positions(labels)).sum())
                 total += len(labels)

@@ -22,12 +22,11 @@ import numpy as np
 import torch
 import yaml
 from lightning.fabric import Fabric
-from tqdm.auto import tqdm
 
 from driftless.backbones.registry import load_backbone
 from driftless.benchmarks.protocol import Benchmark
 from driftless.benchmarks.registry import load_benchmark
-from driftless.config import RunConfig
+from driftless.config import RunConfig, label_file_stem, parse_method_label
 from driftless.engine.checkpoint import load_checkpoint, save_checkpoint
 from driftless.engine.distributed import (
     build_fabric,
@@ -40,6 +39,7 @@ from driftless.engine.distributed import (
 from driftless.engine.evaluation import evaluate_row
 from driftless.engine.inputs import FeatureTable, task_data
 from driftless.engine.preflight import check_accelerator
+from driftless.engine.progress import RunProgress, choose_progress
 from driftless.engine.rundir import RunDirectory
 from driftless.engine.seeding import derive_seed, seeded
 from driftless.engine.threads import limited_threads
@@ -58,13 +58,17 @@ _NON_SEMANTIC_FIELDS = {
 
 @dataclass
 class MethodOutcome:
-    """One method's accuracy matrix (row 0 = before training) and its timings."""
+    """One method's accuracy matrix (row 0 = before training) and its timings. ``name`` is the
+    method's label as run (``calfuse`` or a variant ``calfuse[fusion=none]``), ``method`` the
+    registered method and ``overrides`` the config fields the label sets."""
 
     name: str
     config: dict[str, Any]
     matrix: np.ndarray
     learn_seconds: list[float] = field(default_factory=list)
     eval_seconds: list[float] = field(default_factory=list)
+    method: str = ""
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -86,17 +90,48 @@ class RunOutcome:
 
 def default_out_dir(config: RunConfig, resume: bool) -> Path:
     """``runs/<benchmark>/<timestamp>``; with ``resume``, the latest run directory there."""
-    base = Path("runs") / Path(config.benchmark).stem
-    if resume:
-        candidates = sorted(p for p in base.glob("*") if (p / "config.yaml").is_file())
-        if not candidates:
-            raise ResumeError(f"--resume: no run to resume under {base}/; pass --out DIR")
-        return candidates[-1]
+    return latest_run_dir(config.benchmark) if resume else new_run_dir(config.benchmark)
+
+
+def new_run_dir(benchmark: str) -> Path:
+    """``runs/<benchmark>/<timestamp>``."""
+    base = Path("runs") / Path(benchmark).stem
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out, n = base / stamp, 2
     while out.exists():  # two runs started in the same second: never share a directory
         out, n = base / f"{stamp}-{n}", n + 1
     return out
+
+
+def latest_run_dir(benchmark: str) -> Path:
+    """The latest run (or seed sweep) directory under ``runs/<benchmark>/``."""
+    base = Path("runs") / Path(benchmark).stem
+    candidates = sorted(
+        p for p in base.glob("*") if (p / "config.yaml").is_file() or (p / SWEEP_FILE).is_file()
+    )
+    if not candidates:
+        raise ResumeError(f"--resume: no run to resume under {base}/; pass --out DIR")
+    return candidates[-1]
+
+
+#: a seed sweep's directory holds this file (its seeds and configuration) and one run per seed
+SWEEP_FILE = "sweep.yaml"
+
+
+def saved_config(out: Path) -> dict[str, Any]:
+    """The configuration a run directory was started with (its ``config.yaml``): every field that
+    changes the results; where it lives and how it is shown are not saved."""
+    saved_file = Path(out) / "config.yaml"
+    if not saved_file.is_file():
+        raise ResumeError(
+            f"--resume: {out} holds no config.yaml; it is not a driftless run directory"
+        )
+    return yaml.safe_load(saved_file.read_text()) or {}
+
+
+def semantic_config(config: RunConfig) -> dict[str, Any]:
+    """The fields of ``config`` that change what a run computes, as saved in ``config.yaml``."""
+    return _semantic_config(config)
 
 
 def _semantic_config(config: RunConfig) -> dict[str, Any]:
@@ -106,12 +141,12 @@ def _semantic_config(config: RunConfig) -> dict[str, Any]:
 
 
 def _check_resume_config(out: Path, config: RunConfig) -> None:
-    saved_file = out / "config.yaml"
-    if not saved_file.is_file():
-        raise ResumeError(
-            f"--resume: {out} holds no config.yaml; it is not a driftless run directory"
-        )
-    saved = yaml.safe_load(saved_file.read_text()) or {}
+    check_same_config(saved_config(out), config, out)
+
+
+def check_same_config(saved: dict[str, Any], config: RunConfig, out: Path) -> None:
+    """ResumeError naming every field where ``config`` would compute something else than the
+    ``saved`` configuration of the run in ``out``."""
     current = _semantic_config(config)
     # a field added after the run was saved matches when it has its default value
     defaults = RunConfig.model_construct().model_dump(mode="json")
@@ -130,13 +165,14 @@ class Engine:
         config: RunConfig,
         *,
         resume: bool = False,
-        progress: bool = True,
+        progress: bool | RunProgress = True,
         overwrite: bool = False,
     ):
         self.config = config
         self.resume = resume
         self.overwrite = overwrite
-        self.progress = progress
+        # one bar per method on a terminal, plain lines otherwise
+        self.reporter = choose_progress(progress)
         self.out = Path(config.out) if config.out else default_out_dir(config, resume)
         self.method_names = config.resolved_methods()
 
@@ -161,7 +197,8 @@ class Engine:
         self.fabric = fabric
         if fabric.world_size > 1:  # every rank writes to, and resumes from, rank 0's directory
             self.out = Path(fabric.broadcast(str(self.out), src=0))
-            self.progress = self.progress and fabric.is_global_zero
+            if not fabric.is_global_zero:
+                self.reporter = choose_progress(False)
         if self.resume:
             _check_resume_config(self.out, config)
         self.num_workers = (
@@ -174,14 +211,12 @@ class Engine:
 
     def _run_on(self, fabric: Fabric, run_dir: RunDirectory | None) -> RunOutcome:
         config = self.config
-        benchmark = load_benchmark(config.benchmark, config.data_root)
+        benchmark = load_benchmark(config.benchmark, config.data_root, run_seed=config.seed)
         backbone = load_backbone(config.backbone, allow_download=config.download).to(fabric.device)
         backbone.set_precision(config.precision)
-        for name in self.method_names:  # every method's settings, before the run is recorded
-            build_method(
-                name,
-                {**benchmark.method_defaults.get(name, {}), **config.method_config.get(name, {})},
-            )
+        for label in self.method_names:  # every method's settings, before the run is recorded
+            name, values = config.method_values(label)
+            build_method(name, {**benchmark.method_defaults.get(name, {}), **values})
         if run_dir is not None:
             run_dir.write_config(_semantic_config(config))
         texts = TextEmbeddingCache(backbone, batch_size=config.batch_size)
@@ -191,17 +226,20 @@ class Engine:
             config.cache_dir / "features",
             batch_size=config.batch_size,
             num_workers=self.num_workers,
-            progress=self.progress,
+            progress=self.reporter.shows_bars,
         )
         features = None
-        if any(method_class(m).inputs == "features" for m in self.method_names):
+        if any(
+            method_class(parse_method_label(m).name).inputs == "features" for m in self.method_names
+        ):
             features = self._extract_features(benchmark, backbone, store)
         feature_seconds = time.perf_counter() - started
         outcomes = {}
-        for name in self.method_names:
-            if method_class(name).inputs == "features" and not fabric.is_global_zero:
+        for label in self.method_names:
+            inputs = method_class(parse_method_label(label).name).inputs
+            if inputs == "features" and not fabric.is_global_zero:
                 continue  # feature methods run once, on rank 0
-            outcomes[name] = self._run_method(name, benchmark, backbone, fabric, texts, features)
+            outcomes[label] = self._run_method(label, benchmark, backbone, fabric, texts, features)
         fabric.barrier()  # no rank leaves (and tears down the process group) before the others
         return RunOutcome(
             config,
@@ -224,6 +262,7 @@ class Engine:
         )
         arrays = {}
         for dataset, split in used:
+            encoded, tick = store.stats.images_encoded, time.perf_counter()
             images, description = benchmark.datasets[dataset].split(split), f"{dataset}/{split}"
             if self.fabric.world_size > 1:
                 arrays[(dataset, split)] = extract_sharded(
@@ -231,45 +270,57 @@ class Engine:
                 )
             else:
                 arrays[(dataset, split)] = store.get(backbone, images, description=description)
+            if store.stats.images_encoded > encoded:
+                self.reporter.features_extracted(
+                    description, store.stats.images_encoded - encoded, time.perf_counter() - tick
+                )
         return FeatureTable(arrays)
 
     def _run_method(
         self,
-        name: str,
+        label: str,
         benchmark: Benchmark,
         backbone,
         fabric: Fabric,
         texts: TextEmbeddingCache,
         features: FeatureTable | None,
     ) -> MethodOutcome:
+        # a variant (calfuse[fusion=none]) draws the same random numbers as its method, seeded by
+        # the method's name: an ablation then differs from the method only by its overrides
         config = self.config
-        method_values = {
-            **benchmark.method_defaults.get(name, {}),
-            **config.method_config.get(name, {}),
-        }
+        name, values = config.method_values(label)
+        method_values = {**benchmark.method_defaults.get(name, {}), **values}
         method: Method = build_method(name, method_values)
         method_config = method.config.model_dump(mode="json")  # type: ignore[attr-defined]
+        overrides = {f: method_config[f] for f, _ in parse_method_label(label).overrides}
         T = benchmark.num_tasks
-        checkpoint_path = self.out / "checkpoints" / f"{name}.pt"
+        checkpoint_path = self.out / "checkpoints" / f"{label_file_stem(label)}.pt"
         state = load_checkpoint(checkpoint_path) if self.resume else None
 
         def context(task_index: int, generator: torch.Generator) -> Context:
             """The method's context for one task."""
-            return Context(backbone, fabric, generator, texts, config.batch_size, self.progress)
+            # no bars of the method's own: they would nest inside the method's bar
+            return Context(backbone, fabric, generator, texts, config.batch_size, progress=False)
 
         if state is not None:
             method.load_state_dict(state["method_state"])
             outcome = MethodOutcome(
-                name,
+                label,
                 method_config,
                 np.array(state["matrix"], dtype=np.float64),
                 list(state["learn_seconds"]),
                 list(state["eval_seconds"]),
+                name,
+                overrides,
             )
             tasks_done = int(state["tasks_done"])
         else:
             outcome = MethodOutcome(
-                name, method_config, np.full((T + 1, len(benchmark.eval_splits)), np.nan)
+                label,
+                method_config,
+                np.full((T + 1, len(benchmark.eval_splits)), np.nan),
+                method=name,
+                overrides=overrides,
             )
             with seeded(derive_seed(config.seed, name, "eval", 0)) as generator:
                 tick = time.perf_counter()
@@ -282,13 +333,14 @@ class Engine:
                     config.eval_future,
                     self.num_workers,
                     fabric=self._eval_fabric(method),
+                    label=label,
                 )
                 outcome.eval_seconds.append(time.perf_counter() - tick)
             tasks_done = 0
             self._save(checkpoint_path, method, outcome, 0)
-        bar = tqdm(total=T, initial=tasks_done, desc=name, unit="task", disable=not self.progress)
+        self.reporter.method_started(label, T, tasks_done)
+        counts = np.array([len(e.samples.indices) for e in benchmark.eval_splits], dtype=float)
         for t in range(tasks_done, T):
-            task = benchmark.tasks[t]
             with seeded(derive_seed(config.seed, name, "learn", t)) as generator:
                 ctx = context(t, generator)
                 data = task_data(benchmark, t, method.inputs, features, backbone.preprocess)
@@ -306,12 +358,20 @@ class Engine:
                     config.eval_future,
                     self.num_workers,
                     fabric=self._eval_fabric(method),
+                    label=label,
                 )
                 outcome.eval_seconds.append(time.perf_counter() - tick)
             self._save(checkpoint_path, method, outcome, t + 1)
-            bar.set_postfix_str(f"{task.name}: {np.nanmean(outcome.matrix[t + 1][: t + 1]):.1f}%")
-            bar.update(1)
-        bar.close()
+            learned = outcome.matrix[t + 1][: t + 1]
+            weights = counts[: t + 1] if benchmark.protocol == "class-incremental" else None
+            self.reporter.task_finished(
+                label,
+                t + 1,
+                T,
+                float(np.average(learned, weights=weights)),
+                outcome.learn_seconds[-1] + outcome.eval_seconds[-1],
+            )
+        self.reporter.method_finished(label)
         return outcome
 
     def _eval_fabric(self, method: Method) -> Fabric | None:
@@ -338,8 +398,14 @@ class Engine:
 
 
 def run(
-    config: RunConfig, *, resume: bool = False, progress: bool = True, overwrite: bool = False
+    config: RunConfig,
+    *,
+    resume: bool = False,
+    progress: bool | RunProgress = True,
+    overwrite: bool = False,
 ) -> RunOutcome:
-    """Run ``config`` and return its outcome (call :func:`driftless.report.write_report` to save it).
-    Without ``resume``, a directory that already holds a run is refused unless ``overwrite``."""
+    """Run ``config`` and return its outcome (call :func:`driftless.report.write_report` to save
+    it). ``progress``: True shows one bar per method on a terminal and plain lines per finished task
+    otherwise (:mod:`driftless.engine.progress`); False shows nothing. Without ``resume``, a
+    directory that already holds a run is refused unless ``overwrite``."""
     return Engine(config, resume=resume, progress=progress, overwrite=overwrite).run()

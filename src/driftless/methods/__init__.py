@@ -1,23 +1,31 @@
-"""Continual-learning methods behind one protocol (:class:`Method`), discoverable by name."""
+"""Continual-learning methods behind one protocol (:class:`Method`), discoverable by name.
 
-from driftless.methods.base import Context, LabelSpace, Method, MethodConfig, TaskData
-from driftless.methods.registry import (
-    available_methods,
-    build_method,
-    method_class,
-    register_method,
-    validate_method_config,
-)
+Names are imported on first use (PEP 562), so that ``driftless list methods`` can read the catalog
+(:mod:`driftless.methods.catalog`) without importing torch.
+"""
 
-__all__ = [
-    "Context",
-    "LabelSpace",
-    "Method",
-    "MethodConfig",
-    "TaskData",
-    "available_methods",
-    "build_method",
-    "method_class",
-    "register_method",
-    "validate_method_config",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "Context": "base",
+    "LabelSpace": "base",
+    "Method": "base",
+    "MethodConfig": "base",
+    "TaskData": "base",
+    "available_methods": "registry",
+    "build_method": "registry",
+    "method_class": "registry",
+    "register_method": "registry",
+    "validate_method_config": "registry",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -3,15 +3,19 @@ do the same (``driftless run --import my_module``)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from driftless.errors import ConfigError
 from driftless.methods.base import Method, MethodConfig
+
+if TYPE_CHECKING:
+    from driftless.config import MethodVariant
 
 _METHODS: dict[str, type] = {}
 
@@ -32,7 +36,7 @@ def register_method(cls: type) -> type:
     return cls
 
 
-_NOT_METHOD_MODULES = {"base", "registry"}
+_NOT_METHOD_MODULES = {"base", "registry", "catalog"}
 
 
 def _load_builtin_methods() -> None:
@@ -51,6 +55,12 @@ def available_methods() -> dict[str, type]:
     return dict(sorted(_METHODS.items()))
 
 
+def registered_methods() -> dict[str, type]:
+    """The method classes registered so far (by ``--import`` or by importing a method module),
+    without importing the built-in ones."""
+    return dict(sorted(_METHODS.items()))
+
+
 def method_class(name: str) -> type:
     """The registered class of method ``name``; unknown names raise ConfigError."""
     methods = available_methods()
@@ -59,16 +69,63 @@ def method_class(name: str) -> type:
     return methods[name]
 
 
-def validate_method_config(name: str, values: Mapping[str, Any]) -> MethodConfig:
-    """The method's typed config from ``values``; errors name the field (``ncm.unseen``)."""
+def validate_method_config(
+    name: str, values: Mapping[str, Any], where: str | None = None
+) -> MethodConfig:
+    """The method's typed config from ``values``; errors name the field (``ncm.unseen``, or
+    ``<where>.<field>`` for a variant label)."""
     cls = method_class(name)
     try:
         return cls.Config.model_validate(dict(values))
     except ValidationError as exc:
         problems = "; ".join(
-            f"{name}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            f"{where or name}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors()
         )
         raise ConfigError(f"method config: {problems}") from None
+
+
+_NULL_WORDS = ("none", "null", "~")
+
+
+def parse_field_value(name: str, field: str, text: str, where: str | None = None) -> Any:
+    """``text`` as a value of field ``field`` of method ``name``, parsed by the field's type: a
+    number for a number, ``off``/``true`` for a bool, the text itself for a string or a path (so a
+    path named ``yes`` stays ``"yes"``), YAML for a list, ``none``/``null`` for None where the field
+    allows it. An unknown field or a value its type refuses raises ConfigError naming both."""
+    import yaml
+
+    where = where or name
+    fields = method_class(name).Config.model_fields
+    if field not in fields:
+        raise ConfigError(
+            f"method {where}: {name} has no field {field!r}; fields: {sorted(fields)}"
+        )
+    info = fields[field]
+    annotation = info.annotation
+    adapter = TypeAdapter(Annotated[annotation, *info.metadata] if info.metadata else annotation)
+    candidates: list[Any] = [text]
+    with contextlib.suppress(yaml.YAMLError):
+        candidates.append(yaml.safe_load(text))
+    if text.strip().lower() in _NULL_WORDS:
+        candidates.append(None)
+    first_error = ""
+    for candidate in candidates:
+        try:
+            return adapter.validate_python(candidate)
+        except ValidationError as exc:
+            first_error = first_error or "; ".join(e["msg"] for e in exc.errors())
+    raise ConfigError(f"method {where}: {field}={text!r} is not a valid value ({first_error})")
+
+
+def variant_values(variant: MethodVariant) -> dict[str, Any]:
+    """The typed config values a method variant's label overrides (``calfuse[fusion=none]`` →
+    ``{"fusion": "none"}``); the method must exist."""
+    method_class(variant.name)
+    return {
+        field: parse_field_value(variant.name, field, text, where=variant.label)
+        for field, text in variant.overrides
+    }
 
 
 def build_method(name: str, values: Mapping[str, Any] | None = None) -> Method:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from driftless.config import label_file_stem
 from driftless.report.plots import plot_curves, plot_matrix
 from driftless.report.results import (
     RESULTS_SCHEMA,
@@ -22,7 +23,7 @@ def write_report(results: dict, out: Path) -> list[Path]:
     written = [out / "results.json", out / "metrics.csv", out / "curves.png"]
     plot_curves(results, out / "curves.png")
     for method in results["methods"]:
-        path = out / f"matrix-{method}.png"
+        path = out / f"matrix-{label_file_stem(method)}.png"
         plot_matrix(results, method, path)
         written.append(path)
     return written

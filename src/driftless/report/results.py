@@ -76,6 +76,7 @@ def _benchmark_info(benchmark: Benchmark) -> dict[str, Any]:
             for t in benchmark.tasks
         ],
         "columns": [e.name for e in benchmark.eval_splits],
+        "seed_varies": list(benchmark.seed_varies),
     }
 
 
@@ -88,6 +89,8 @@ def build_results(outcome: RunOutcome) -> dict[str, Any]:
     for name, m in outcome.methods.items():
         values = [[_clean(v) for v in row] for row in m.matrix.tolist()]
         methods[name] = {
+            "method": m.method or name,
+            "overrides": m.overrides,
             "config": m.config,
             "metrics": matrix_metrics(benchmark.protocol, values, counts),
             "curves": seen_unseen_curves(benchmark.protocol, values, counts),
