@@ -1,4 +1,5 @@
-"""The ``driftless`` command: ``run``, ``list``, ``metrics``, ``data check``, ``check-method``."""
+"""The ``driftless`` command: ``run``, ``list``, ``metrics``, ``compare``, ``data check``,
+``check-method``."""
 
 from __future__ import annotations
 
@@ -270,6 +271,37 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``driftless compare PATH ...``: mean ± std over seeds per (benchmark, method, metric),
+    paired differences against ``--baseline``, published values beside ours."""
+    from driftless.report.compare import (
+        FORMATTERS,
+        compare_runs,
+        find_results_files,
+        load_reference,
+        read_method_runs,
+    )
+
+    files = find_results_files(args.paths)
+    runs = read_method_runs(files)
+    reference = load_reference(args.reference) if args.reference else None
+    comparison = compare_runs(runs, baseline=args.baseline, reference=reference)
+    for warning in comparison.warnings:
+        print(f"driftless: warning: {warning}", file=sys.stderr)
+    text = FORMATTERS[args.format](comparison)
+    if args.output:
+        args.output.write_text(text)
+        print(f"wrote {args.output} ({len(files)} results files)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    if args.plot:
+        from driftless.report.plots import plot_seed_curves
+
+        written = plot_seed_curves(files, args.plot)
+        print(f"figures: {', '.join(str(p) for p in written)}", file=sys.stderr)
+    return 0
+
+
 def cmd_pretrain_tiny(args: argparse.Namespace) -> int:
     """``driftless pretrain-tiny``: pretrain the tiny CLIP on the generated world."""
     from dataclasses import replace
@@ -425,6 +457,37 @@ def build_parser() -> argparse.ArgumentParser:
     met = sub.add_parser("metrics", help="recompute metrics from a results.json")
     met.add_argument("results", type=Path, help="results.json or its run directory")
     met.set_defaults(func=cmd_metrics)
+
+    cmp = sub.add_parser(
+        "compare",
+        help="mean ± std over seeds and paired differences across results.json files",
+        description="Read results.json files (or run directories, searched recursively), group "
+        "by (benchmark, backbone, method) and print every metric's mean ± sample std (ddof=1) "
+        "and n over seeds.",
+    )
+    cmp.add_argument("paths", nargs="+", type=Path, help="results.json files or run directories")
+    cmp.add_argument(
+        "--baseline",
+        metavar="METHOD",
+        help="add each method's paired difference to METHOD over shared seeds (95%% Student-t CI, "
+        "wins per side)",
+    )
+    cmp.add_argument("--format", choices=["markdown", "csv", "latex", "json"], default="markdown")
+    cmp.add_argument(
+        "--reference",
+        type=Path,
+        metavar="CONFIG",
+        help="a run configuration with a `reference:` block (configs/reproduce/*.yaml): print "
+        "the published numbers beside ours (references saved in the runs are used anyway)",
+    )
+    cmp.add_argument("--output", "-o", type=Path, help="write the table to a file, not stdout")
+    cmp.add_argument(
+        "--plot",
+        type=Path,
+        metavar="DIR",
+        help="also draw mean curves with a ± std band over seeds into DIR (PNG, PDF, SVG)",
+    )
+    cmp.set_defaults(func=cmd_compare)
     return parser
 
 

@@ -8,15 +8,17 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from driftless import __version__
 from driftless.atomic import atomic_write
-from driftless.benchmarks.protocol import Benchmark
-from driftless.engine.runner import RunOutcome
 from driftless.metrics import seen_unseen_accuracies, summarize
+
+if TYPE_CHECKING:  # the engine imports torch and lightning: not needed to read results
+    from driftless.benchmarks.protocol import Benchmark
+    from driftless.engine.runner import RunOutcome
 
 RESULTS_SCHEMA = "driftless.results/1"
 
