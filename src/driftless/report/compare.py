@@ -438,6 +438,12 @@ def _csv_number(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
+def _difference_cells(d: PairedDifference | None) -> list[Any]:
+    if d is None:
+        return [""] * 7
+    return [_csv_number(d.mean), _csv_number(d.ci_low), _csv_number(d.ci_high), d.n, d.wins, d.losses, d.ties]  # fmt: skip
+
+
 def format_csv(comparison: Comparison) -> str:
     """Long form, one line per (benchmark, backbone, method, metric); numbers at full precision,
     std the sample std; empty cells where a value does not exist."""
@@ -457,12 +463,7 @@ def format_csv(comparison: Comparison) -> str:
                 r.summary.n if r.summary else 0,
                 " ".join(str(s) for s in r.seeds),
                 comparison.baseline if d is not None else "",
-                *(
-                    [_csv_number(d.mean), _csv_number(d.ci_low), _csv_number(d.ci_high)]
-                    + [d.n, d.wins, d.losses, d.ties]
-                    if d is not None
-                    else [""] * 7
-                ),
+                *_difference_cells(d),
                 _csv_number(r.published),
             ]
         )
