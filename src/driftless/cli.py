@@ -61,6 +61,8 @@ def _run_config_data(args: argparse.Namespace) -> dict[str, Any]:
         "threads": args.threads,
     }
     data.update({k: v for k, v in flags.items() if v is not None})
+    if args.logger:
+        data["loggers"] = [] if "none" in args.logger else list(dict.fromkeys(args.logger))
     if args.no_eval_future:
         data["eval_future"] = False
     if args.download:
@@ -390,6 +392,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="MODULE",
         help="import a module or .py file that registers extra methods (repeatable)",
+    )
+    run.add_argument(
+        "--logger",
+        action="append",
+        choices=["csv", "tensorboard", "wandb", "none"],
+        help="where training losses and per-task metrics go, under OUT/logs/ (repeatable; "
+        "default csv; tensorboard and wandb need their package; none: nowhere)",
     )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     run.add_argument(

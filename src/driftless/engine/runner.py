@@ -29,6 +29,7 @@ from driftless.engine.checkpoint import load_checkpoint, save_checkpoint
 from driftless.engine.evaluation import evaluate_row
 from driftless.engine.inputs import FeatureTable, task_data
 from driftless.engine.seeding import derive_seed, seeded
+from driftless.engine.tracking import MethodTracker, check_logger_available, task_metrics
 from driftless.errors import ResumeError
 from driftless.features.store import FeatureStore
 from driftless.methods.base import Context, LabelSpace, Method
@@ -38,6 +39,7 @@ from driftless.methods.registry import build_method, method_class
 # fields that say where a run lives or how it is shown, not what it computes
 _NON_SEMANTIC_FIELDS = {
     "out", "data_root", "cache_dir", "num_workers", "threads", "download", "reference",
+    "loggers",
 }  # fmt: skip
 
 
@@ -50,6 +52,8 @@ class MethodOutcome:
     matrix: np.ndarray
     learn_seconds: list[float] = field(default_factory=list)
     eval_seconds: list[float] = field(default_factory=list)
+    training: dict[str, Any] = field(default_factory=dict)
+    """Per value the method logged (``loss``, …): per task the steps, first, last and mean."""
 
 
 @dataclass
@@ -120,6 +124,8 @@ class Engine:
 
     def _run(self) -> RunOutcome:
         config = self.config
+        for kind in config.loggers:  # a missing optional package fails before any work
+            check_logger_available(kind)
         if self.resume:
             _check_resume_config(self.out, config)
         else:
@@ -190,10 +196,28 @@ class Engine:
         T = benchmark.num_tasks
         checkpoint_path = self.out / "checkpoints" / f"{name}.pt"
         state = load_checkpoint(checkpoint_path) if self.resume else None
+        tracker = MethodTracker.open(
+            name,
+            config.loggers,
+            self.out,
+            state.get("tracking") if state is not None else None,
+            int(state["tasks_done"]) if state is not None else 0,
+        )
+        counts = [len(e.samples.indices) for e in benchmark.eval_splits]
+        weights = counts if benchmark.protocol == "class-incremental" else None
+        columns = [e.name for e in benchmark.eval_splits]
 
         def context(task_index: int, generator: torch.Generator) -> Context:
             """The method's context for one task."""
-            return Context(backbone, fabric, generator, texts, config.batch_size, self.progress)
+            return Context(
+                backbone,
+                fabric,
+                generator,
+                texts,
+                config.batch_size,
+                self.progress,
+                tracker=tracker,
+            )
 
         if state is not None:
             method.load_state_dict(state["method_state"])
@@ -222,7 +246,8 @@ class Engine:
                 )
                 outcome.eval_seconds.append(time.perf_counter() - tick)
             tasks_done = 0
-            self._save(checkpoint_path, method, outcome, 0)
+            tracker.end_task(0, task_metrics(outcome.matrix[0], 0, columns, weights))
+            self._save(checkpoint_path, method, outcome, 0, tracker)
         bar = tqdm(total=T, initial=tasks_done, desc=name, unit="task", disable=not self.progress)
         for t in range(tasks_done, T):
             task = benchmark.tasks[t]
@@ -244,13 +269,23 @@ class Engine:
                     config.num_workers,
                 )
                 outcome.eval_seconds.append(time.perf_counter() - tick)
-            self._save(checkpoint_path, method, outcome, t + 1)
+            tracker.end_task(t + 1, task_metrics(outcome.matrix[t + 1], t + 1, columns, weights))
+            self._save(checkpoint_path, method, outcome, t + 1, tracker)
             bar.set_postfix_str(f"{task.name}: {np.nanmean(outcome.matrix[t + 1][: t + 1]):.1f}%")
             bar.update(1)
         bar.close()
+        tracker.close()
+        outcome.training = tracker.loss_summary(T)
         return outcome
 
-    def _save(self, path: Path, method: Method, outcome: MethodOutcome, tasks_done: int) -> None:
+    def _save(
+        self,
+        path: Path,
+        method: Method,
+        outcome: MethodOutcome,
+        tasks_done: int,
+        tracker: MethodTracker,
+    ) -> None:
         save_checkpoint(
             path,
             {
@@ -261,6 +296,7 @@ class Engine:
                 "learn_seconds": outcome.learn_seconds,
                 "eval_seconds": outcome.eval_seconds,
                 "torch_rng_state": torch.get_rng_state(),
+                "tracking": tracker.state_dict(),
             },
         )
 

@@ -100,6 +100,7 @@ def build_results(outcome: RunOutcome) -> dict[str, Any]:
                 "counts": counts,
                 "cell_label_space": CELL_LABEL_SPACE[benchmark.protocol],
             },
+            "training": m.training,
             "timings": {
                 "learn_seconds": m.learn_seconds,
                 "eval_seconds": m.eval_seconds,

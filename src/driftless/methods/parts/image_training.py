@@ -253,6 +253,7 @@ def train_loop(
         ctx.fabric.backward(loss)
         fabric_optimizer.step()
         losses[step] = loss.detach()
+        ctx.log_metrics({"loss": losses[step]})
         if ctx.progress and step % 10 == 0:
             steps.set_postfix(loss=f"{float(losses[step]):.3f}")
     encoder.requires_grad_(False).eval()
