@@ -104,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         transformers_logging.disable_progress_bar()  # its weight-loading bar too
     outcome = run(config, resume=args.resume, progress=not args.no_progress)
     results = build_results(outcome)
-    written = write_report(results, outcome.out)
+    written = write_report(results, outcome.out, formats=args.figures)
     metrics = {name: m["metrics"] for name, m in results["methods"].items()}
     seconds = {name: m["timings"]["total_seconds"] for name, m in results["methods"].items()}
     print(
@@ -299,7 +299,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.plot:
         from driftless.report.plots import plot_seed_curves
 
-        written = plot_seed_curves(files, args.plot)
+        written = plot_seed_curves(files, args.plot, args.figures)
         print(f"figures: {', '.join(str(p) for p in written)}", file=sys.stderr)
     return 0
 
@@ -326,6 +326,13 @@ def cmd_pretrain_tiny(args: argparse.Namespace) -> int:
     )
     print(f"zero-shot probes: {probes}")
     return 0
+
+
+def _figure_formats(text: str) -> list[str]:
+    formats = [f.strip().lower() for f in text.split(",") if f.strip()]
+    if not formats or any(f not in ("png", "pdf", "svg") for f in formats):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected formats among png, pdf, svg")
+    return formats
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -399,6 +406,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["csv", "tensorboard", "wandb", "none"],
         help="where training losses and per-task metrics go, under OUT/logs/ (repeatable; "
         "default csv; tensorboard and wandb need their package; none: nowhere)",
+    )
+    run.add_argument(
+        "--figures",
+        type=_figure_formats,
+        default=("png", "pdf", "svg"),
+        metavar="FORMATS",
+        help="figure formats, comma-separated, among png, pdf, svg (default: all three)",
     )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     run.add_argument(
@@ -495,6 +509,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="also draw mean curves with a ± std band over seeds into DIR (PNG, PDF, SVG)",
+    )
+    cmp.add_argument(
+        "--figures",
+        type=_figure_formats,
+        default=("png", "pdf", "svg"),
+        metavar="FORMATS",
+        help="with --plot: figure formats, comma-separated, among png, pdf, svg (default: all)",
     )
     cmp.set_defaults(func=cmd_compare)
     return parser
