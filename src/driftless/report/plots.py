@@ -177,7 +177,7 @@ def draw_datasets(
     cols = min(4, len(columns))
     rows = -(-len(columns) // cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(3.2 * cols, 2.6 * rows + 0.6), dpi=120, squeeze=False, sharex=True
+        rows, cols, figsize=(3.2 * cols, 2.6 * rows + 0.6), dpi=120, squeeze=False
     )
     styles = _styles(len(methods))
     for j, column in enumerate(columns):
@@ -198,17 +198,22 @@ def draw_datasets(
         ax.grid(alpha=0.3)
         if j % cols == 0:
             ax.set_ylabel("accuracy (%)", fontsize=8)
-        if j // cols == rows - 1:
+        if j + cols >= len(columns):  # nothing below this panel
             ax.set_xlabel("tasks learned", fontsize=8)
-    for k in range(len(columns), rows * cols):
-        axes[k // cols][k % cols].axis("off")
+    spare = [axes[k // cols][k % cols] for k in range(len(columns), rows * cols)]
+    for ax in spare:
+        ax.axis("off")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(methods), 6), fontsize=7)
     fig.suptitle(
         f"{_title(runs)}\nper dataset (shaded: before the dataset's task, dashed: its task)",
         fontsize=9,
     )
-    fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(methods) // 6), 1, 1))
+    if spare:  # the legend in the first empty slot of the grid
+        spare[0].legend(handles, labels, loc="center", fontsize=7, ncol=1 + len(methods) // 10)
+        fig.tight_layout()
+    else:
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(methods), 6), fontsize=7)
+        fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(methods) // 6), 1, 1))
     return save_figure(fig, path, formats)
 
 
