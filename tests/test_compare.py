@@ -125,6 +125,10 @@ def test_compare_errors_exit_2(tmp_path, capsys):
     assert main(["compare", str(tmp_path)]) == 2
     assert "seed 0 appears twice" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "nothing")]) == 2
+    # a results.json of another kind (a summary) found in the tree is left out with a warning
+    (tmp_path / "copy" / "results.json").write_text('{"schema": "something-else/1"}')
+    assert main(["compare", str(tmp_path), "--format", "csv"]) == 0
+    assert "left out" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main(["compare", str(tmp_path / "empty")]) == 2
 

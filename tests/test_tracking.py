@@ -64,6 +64,25 @@ def test_tracker_buffers_steps_then_writes_and_summarizes():
     assert again.step == 5 and again.loss_summary(3)["loss"]["steps"] == [3, 0, 1]
 
 
+def test_resume_keeps_the_csv_rows_the_checkpoint_covers(tmp_path):
+    from driftless.engine.tracking import _previous_csv_rows
+
+    path = tmp_path / "metrics.csv"
+    path.write_text(
+        "step,task/seen,train/loss\n0,,2.5\n1,,2.0\n1,50.0,\n2,,1.5\n3,,1.2\n2,45.0,\n4,,9.9\n"
+    )
+    # the checkpoint holds 2 tasks and 4 steps: step 4 and anything later belong to task 3
+    rows = _previous_csv_rows(path, steps_done=4, tasks_done=2)
+    assert [(r["step"], sorted(k for k in r if k != "step")) for r in rows] == [
+        (0, ["train/loss"]), (1, ["train/loss"]), (1, ["task/seen"]),
+        (2, ["train/loss"]), (3, ["train/loss"]), (2, ["task/seen"]),
+    ]  # fmt: skip
+    assert _previous_csv_rows(path, steps_done=2, tasks_done=1)[-1] == {
+        "task/seen": 50.0,
+        "step": 1,
+    }
+
+
 def test_optional_loggers_name_their_package(monkeypatch):
     import importlib.util
 

@@ -285,7 +285,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
 
     files = find_results_files(args.paths)
-    runs = read_method_runs(files)
+    skipped: list[str] = []
+    runs = read_method_runs(files, skipped)
+    for line in skipped:
+        print(f"driftless: warning: {line}", file=sys.stderr)
+    if not runs:
+        raise DriftlessError("compare: none of the results.json files found holds a run's results")
     reference = load_reference(args.reference) if args.reference else None
     comparison = compare_runs(runs, baseline=args.baseline, reference=reference)
     for warning in comparison.warnings:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,11 @@ def make_logger(name: str, out: Path, method: str) -> Any:
     return WandbLogger(name=method, group=out.name, project="driftless", save_dir=root)
 
 
+def _finite(value: float) -> float | None:
+    """``value``, or None when it is NaN or infinite (a diverged loss: results.json is JSON)."""
+    return value if math.isfinite(value) else None
+
+
 def csv_log_path(out: Path, method: str) -> Path:
     """Where the csv logger writes ``method``'s values in run directory ``out``."""
     return out / "logs" / "csv" / method / "metrics.csv"
@@ -94,8 +100,6 @@ def task_metrics(
     """A matrix row's values for the loggers: ``seen`` (the blocks or datasets learned so far,
     weighted by ``weights`` when given, as acc_t), ``unseen`` (the plain mean over the others,
     when all were evaluated) and every column's accuracy by name. NaN cells are left out."""
-    import math
-
     values = [float(v) for v in row]
     out: dict[str, float | None] = {}
     if tasks_done > 0:
@@ -184,9 +188,9 @@ class MethodTracker:
                         entry[name].append(None)
                     entry["steps"].append(0)
                 entry["steps"].append(len(series))
-                entry["first"].append(series[0])
-                entry["last"].append(series[-1])
-                entry["mean"].append(sum(series) / len(series))
+                entry["first"].append(_finite(series[0]))
+                entry["last"].append(_finite(series[-1]))
+                entry["mean"].append(_finite(sum(series) / len(series)))
         task_row = {f"task/{k}": float(v) for k, v in metrics.items() if v is not None}
         for logger in self.loggers:
             for step, row in rows:

@@ -139,12 +139,22 @@ def find_results_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return list(found)
 
 
-def read_method_runs(files: Iterable[Path]) -> list[MethodRun]:
-    """Every method of every results file, as :class:`MethodRun` records."""
-    from driftless.report.results import load_results
+def read_method_runs(files: Iterable[Path], skipped: list[str] | None = None) -> list[MethodRun]:
+    """Every method of every results file, as :class:`MethodRun` records. With ``skipped`` (a
+    list), a results.json of another schema (not one run's results) is left out and named there
+    instead of failing."""
+    from driftless.report.results import RESULTS_SCHEMA, load_results
 
     runs = []
     for file in files:
+        if skipped is not None:
+            try:
+                schema = json.loads(Path(file).read_text()).get("schema")
+            except (OSError, ValueError, AttributeError):
+                schema = None
+            if schema != RESULTS_SCHEMA:
+                skipped.append(f"{file}: not a {RESULTS_SCHEMA} document; left out")
+                continue
         results = load_results(file)
         reference = (results.get("config") or {}).get("reference")
         for name, m in results["methods"].items():
