@@ -169,8 +169,12 @@ class MethodTracker:
             keys = sorted({k for _, values in self._buffer for k in values})
             for key in keys:
                 column = [v[key] for _, v in self._buffer if key in v]
-                tensors = [torch.as_tensor(x, dtype=torch.float64).detach().cpu() for x in column]
-                per_key[key] = torch.stack(tensors).tolist()  # one transfer per key and task
+                if all(isinstance(x, torch.Tensor) for x in column):
+                    # stacked where they live, then one transfer per key and task
+                    stacked = torch.stack([x.detach().reshape(()) for x in column])
+                    per_key[key] = stacked.double().cpu().tolist()
+                else:
+                    per_key[key] = [float(x) for x in column]
             positions = {k: 0 for k in keys}
             for step, values in self._buffer:
                 row = {}
