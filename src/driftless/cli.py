@@ -497,10 +497,15 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument(
         "--baseline",
         metavar="METHOD",
-        help="add each method's paired difference to METHOD over shared seeds (95%% Student-t CI, "
-        "wins per side)",
+        help="add each method's paired difference against METHOD over the seeds both have "
+        "(95%% Student-t CI, seeds each side wins)",
     )
-    cmp.add_argument("--format", choices=["markdown", "csv", "latex", "json"], default="markdown")
+    cmp.add_argument(
+        "--format",
+        choices=["markdown", "csv", "latex", "json"],
+        default="markdown",
+        help="output format (default markdown; csv: one line per benchmark, method and metric)",
+    )
     cmp.add_argument(
         "--reference",
         type=Path,
