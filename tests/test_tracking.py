@@ -133,3 +133,24 @@ def test_run_logs_losses_and_task_metrics_and_resume_keeps_them(tmp_path, cache_
     before = _csv_rows(log)
     run(config, resume=True, progress=False)  # a finished run: every checkpoint is at the end
     assert _csv_rows(log) == before  # the history survives Lightning's CSVLogger restarting
+
+
+def test_logger_flags_and_a_context_without_tracker():
+    from types import SimpleNamespace
+
+    from driftless.cli import _run_config_data, build_parser
+    from driftless.methods.base import Context
+
+    def loggers(*flags):
+        args = build_parser().parse_args(["run", *flags])
+        return build_run_config(_run_config_data(args)).loggers
+
+    assert loggers() == ["csv"]
+    assert loggers("--logger", "tensorboard", "--logger", "csv") == ["tensorboard", "csv"]
+    assert loggers("--logger", "none") == []
+    ctx = Context(None, SimpleNamespace(device="cpu"), torch.Generator(), lambda s: None)
+    ctx.log_metrics({"loss": 1.0})  # outside a run: accepted, recorded nowhere
+    tracker = MethodTracker("m")
+    ctx.tracker = tracker
+    ctx.log_metrics({"loss": 1.0})
+    assert tracker.step == 1

@@ -29,6 +29,7 @@ from driftless.errors import ConfigError
 
 if TYPE_CHECKING:
     from driftless.config import RunConfig
+    from driftless.report.compare import Comparison
 
 
 def make_config(
@@ -208,3 +209,27 @@ def run_experiment(
             run_config = config.model_copy(update={"out": Path(scratch), "loggers": []})
             outcome = run(run_config, progress=progress)
             return Results(build_results(outcome))
+
+
+def compare(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    baseline: str | None = None,
+    reference: str | os.PathLike[str] | None = None,
+) -> Comparison:
+    """``driftless compare`` from Python: the results.json files at or under ``paths``, grouped by
+    (benchmark, backbone, method), each metric's mean ± sample std and n over seeds, the paired
+    differences against ``baseline`` and the published values of a ``reference`` configuration.
+    ``.rows`` holds the numbers; ``.format("markdown" | "csv" | "latex" | "json")`` the text."""
+    from driftless.report.compare import (
+        compare_runs,
+        find_results_files,
+        load_reference,
+        read_method_runs,
+    )
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    runs = read_method_runs(find_results_files(paths))
+    block = load_reference(reference) if reference is not None else None
+    return compare_runs(runs, baseline=baseline, reference=block)

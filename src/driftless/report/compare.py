@@ -201,6 +201,12 @@ class Comparison:
     """(benchmark, method) → where its published numbers come from."""
     warnings: list[str] = field(default_factory=list)
 
+    def format(self, kind: str = "markdown") -> str:
+        """The comparison as text: ``markdown``, ``csv``, ``latex`` or ``json``."""
+        if kind not in FORMATTERS:
+            raise ValueError(f"format {kind!r}: expected one of {', '.join(FORMATTERS)}")
+        return FORMATTERS[kind](self)
+
     def groups(self) -> dict[tuple[str, str], dict[str, list[MetricRow]]]:
         """(benchmark, backbone) → method → its rows, in first-seen order."""
         out: dict[tuple[str, str], dict[str, list[MetricRow]]] = {}
