@@ -17,6 +17,8 @@ import numpy as np
 from driftless.report.results import saved_matrix, seen_unseen_curves
 
 FIGURE_FORMATS = ("png", "pdf", "svg")
+MIN_PANEL_SPAN = 10.0
+"""Per-dataset panels show at least this many accuracy points on their y axis."""
 
 
 def _pyplot():
@@ -190,6 +192,10 @@ def draw_datasets(
             ]
             mean, std = _mean_std(stack)
             _line(ax, range(T + 1), mean, std, label=name, **{**style, "marker": None})
+        low, high = ax.get_ylim()  # each dataset on its own level, but a 1-point wobble stays small
+        if high - low < MIN_PANEL_SPAN:
+            middle = min(max((low + high) / 2, MIN_PANEL_SPAN / 2), 100 - MIN_PANEL_SPAN / 2)
+            ax.set_ylim(middle - MIN_PANEL_SPAN / 2, middle + MIN_PANEL_SPAN / 2)
         ax.axvline(j + 1, color="0.4", linestyle="--", linewidth=0.8)  # this dataset's task
         ax.axvspan(-0.2, j + 1, color="0.9", zorder=0)  # not learned yet
         ax.set_title(column, fontsize=9)
