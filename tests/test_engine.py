@@ -122,13 +122,12 @@ def test_report_files(tmp_path, cache_dir):
     outcome = run(_config(tmp_path, cache_dir), progress=False)
     written = write_report(build_results(outcome), outcome.out)
     names = sorted(p.name for p in written)
-    assert names == [
-        "curves.png",
-        "matrix-ncm.png",
-        "matrix-zero-shot.png",
-        "metrics.csv",
-        "results.json",
+    figures = [
+        f"{s}.{f}"
+        for s in ("curves", "matrix-ncm", "matrix-zero-shot")
+        for f in ("pdf", "png", "svg")
     ]
+    assert names == sorted([*figures, "metrics.csv", "results.json"])
     for path in written:
         assert path.stat().st_size > 100
     assert (outcome.out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,5 @@
-"""The ``driftless`` command: ``run``, ``list``, ``metrics``, ``data check``, ``check-method``."""
+"""The ``driftless`` command: ``run``, ``list``, ``metrics``, ``compare``, ``data check``,
+``check-method``."""
 
 from __future__ import annotations
 
@@ -98,6 +99,8 @@ def _run_config_data(
         "strategy": args.strategy,
     }
     data.update({k: v for k, v in flags.items() if v is not None})
+    if args.logger:
+        data["loggers"] = [] if "none" in args.logger else list(dict.fromkeys(args.logger))
     if args.no_eval_future:
         data["eval_future"] = False
     if args.download:
@@ -216,7 +219,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if sweep is not None:
         _write_sweep(sweep)
     for config, resume in plan:
-        _run_and_report(config, resume, progress=not args.no_progress, overwrite=args.overwrite)
+        _run_and_report(
+            config,
+            resume,
+            progress=not args.no_progress,
+            overwrite=args.overwrite,
+            figures=args.figures,
+        )
     if len(plan) > 1:
         dirs = ", ".join(str(c.out) for c, _ in plan)
         print(f"\n{len(plan)} runs, one per seed: {dirs}")
@@ -226,17 +235,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _write_sweep(sweep: dict[str, Any]) -> None:
     import yaml
 
+    from driftless.atomic import atomic_write_bytes
     from driftless.engine.runner import SWEEP_FILE
 
     out = Path(sweep["out"])
-    from driftless.atomic import atomic_write_bytes
-
     out.mkdir(parents=True, exist_ok=True)
     record = {"seeds": sweep["seeds"], "config": sweep["config"]}
     atomic_write_bytes(out / SWEEP_FILE, yaml.safe_dump(record, sort_keys=True).encode())
 
 
-def _run_and_report(config: Any, resume: bool, progress: bool, overwrite: bool) -> None:
+def _run_and_report(
+    config: Any, resume: bool, progress: bool, overwrite: bool, figures: Sequence[str]
+) -> None:
     """Run one configuration, write its report and print its table."""
     from driftless.engine import run
     from driftless.report import build_results, comparison_table, write_report
@@ -246,7 +256,7 @@ def _run_and_report(config: Any, resume: bool, progress: bool, overwrite: bool) 
         return  # rank 0 of a distributed run writes and prints the report
     results = build_results(outcome)
     try:
-        written = write_report(results, outcome.out)
+        written = write_report(results, outcome.out, formats=figures)
     except OSError as exc:  # a full disk while plotting: name the directory (checkpoints are whole)
         from driftless.atomic import storage_error
         from driftless.errors import StorageError
@@ -441,6 +451,42 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``driftless compare PATH ...``: mean ± std over seeds per (benchmark, method, metric),
+    paired differences against ``--baseline``, published values beside ours."""
+    from driftless.report.compare import (
+        FORMATTERS,
+        compare_runs,
+        find_results_files,
+        load_reference,
+        read_method_runs,
+    )
+
+    files = find_results_files(args.paths)
+    skipped: list[str] = []
+    runs = read_method_runs(files, skipped)
+    for line in skipped:
+        print(f"driftless: warning: {line}", file=sys.stderr)
+    if not runs:
+        raise DriftlessError("compare: none of the results.json files found holds a run's results")
+    reference = load_reference(args.reference) if args.reference else None
+    comparison = compare_runs(runs, baseline=args.baseline, reference=reference)
+    for warning in comparison.warnings:
+        print(f"driftless: warning: {warning}", file=sys.stderr)
+    text = FORMATTERS[args.format](comparison)
+    if args.output:
+        args.output.write_text(text)
+        print(f"wrote {args.output} ({len(files)} results files)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    if args.plot:
+        from driftless.report.plots import plot_seed_curves
+
+        written = plot_seed_curves(files, args.plot, args.figures)
+        print(f"figures: {', '.join(str(p) for p in written)}", file=sys.stderr)
+    return 0
+
+
 def cmd_pretrain_tiny(args: argparse.Namespace) -> int:
     """``driftless pretrain-tiny``: pretrain the tiny CLIP on the generated world."""
     from dataclasses import replace
@@ -463,6 +509,13 @@ def cmd_pretrain_tiny(args: argparse.Namespace) -> int:
     )
     print(f"zero-shot probes: {probes}")
     return 0
+
+
+def _figure_formats(text: str) -> list[str]:
+    formats = [f.strip().lower() for f in text.split(",") if f.strip()]
+    if not formats or any(f not in ("png", "pdf", "svg") for f in formats):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected formats among png, pdf, svg")
+    return formats
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -582,6 +635,20 @@ def build_parser() -> argparse.ArgumentParser:
         "and progress bars",
     )
     run.add_argument(
+        "--logger",
+        action="append",
+        choices=["csv", "tensorboard", "wandb", "none"],
+        help="where training losses and per-task metrics go, under OUT/logs/ (repeatable; "
+        "default csv; tensorboard and wandb need their package; none: nowhere)",
+    )
+    run.add_argument(
+        "--figures",
+        type=_figure_formats,
+        default=("png", "pdf", "svg"),
+        metavar="FORMATS",
+        help="figure formats, comma-separated, among png, pdf, svg (default: all three)",
+    )
+    run.add_argument(
         "--dry-run",
         action="store_true",
         help="validate the config and its data (build the benchmark, find the backbone); no training",
@@ -653,7 +720,50 @@ def build_parser() -> argparse.ArgumentParser:
     met = sub.add_parser("metrics", help="recompute metrics from a results.json")
     met.add_argument("results", type=Path, help="results.json or its run directory")
     met.set_defaults(func=cmd_metrics)
-    for command in (lst, pre, check, chk, met):  # -v also after the command (run has its own)
+
+    cmp = sub.add_parser(
+        "compare",
+        help="mean ± std over seeds and paired differences across results.json files",
+        description="Read results.json files (or run directories, searched recursively), group "
+        "by (benchmark, backbone, method) and print every metric's mean ± sample std (ddof=1) "
+        "and n over seeds.",
+    )
+    cmp.add_argument("paths", nargs="+", type=Path, help="results.json files or run directories")
+    cmp.add_argument(
+        "--baseline",
+        metavar="METHOD",
+        help="add each method's paired difference against METHOD over the seeds both have "
+        "(95%% Student-t CI, seeds each side wins)",
+    )
+    cmp.add_argument(
+        "--format",
+        choices=["markdown", "csv", "latex", "json"],
+        default="markdown",
+        help="output format (default markdown; csv: one line per benchmark, method and metric)",
+    )
+    cmp.add_argument(
+        "--reference",
+        type=Path,
+        metavar="CONFIG",
+        help="a run configuration with a `reference:` block (configs/reproduce/*.yaml): print "
+        "the published numbers beside ours (references saved in the runs are used anyway)",
+    )
+    cmp.add_argument("--output", "-o", type=Path, help="write the table to a file, not stdout")
+    cmp.add_argument(
+        "--plot",
+        type=Path,
+        metavar="DIR",
+        help="also draw mean curves with a ± std band over seeds into DIR (PNG, PDF, SVG)",
+    )
+    cmp.add_argument(
+        "--figures",
+        type=_figure_formats,
+        default=("png", "pdf", "svg"),
+        metavar="FORMATS",
+        help="with --plot: figure formats, comma-separated, among png, pdf, svg (default: all)",
+    )
+    cmp.set_defaults(func=cmd_compare)
+    for command in (lst, pre, check, chk, met, cmp):  # -v also after the command (run has its own)
         command.add_argument(
             "-v",
             "--verbose",

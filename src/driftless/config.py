@@ -98,6 +98,9 @@ class RunConfig(BaseModel):
     """Per-method hyper-parameters by method name, e.g. ``{ncm: {unseen: text}}``."""
     reference: Reference | None = None
     """Published numbers this run should reproduce; ``driftless run`` prints them beside ours."""
+    loggers: list[Literal["csv", "tensorboard", "wandb"]] = Field(default_factory=lambda: ["csv"])
+    """Where training losses and per-task metrics go, under ``<out>/logs/``: Lightning's CSV
+    logger, TensorBoard, Weights & Biases (the last two need their package); [] for none."""
 
     @field_validator("methods")
     @classmethod

@@ -1,8 +1,9 @@
 """Every continual-learning metric, as pure functions of the accuracy matrix.
 
 Notation (PROTOCOLS.md), here 0-based: ``acc[t][e]`` is top-1 accuracy in percent on evaluation split
-e after learning task t (t = 0..T-1); rows are *after* training, the zero-shot row 0 of the results
-file is passed separately where needed. ``nan`` marks a cell that was not evaluated.
+e after learning task t (t = 0..T-1); rows are *after* training. Every function also accepts the
+(T+1)×T matrix as results.json saves it (row 0 = before training, which no metric uses: it is
+dropped). ``nan`` (or ``None``, as in results.json) marks a cell that was not evaluated.
 
 Class-incremental (one dataset, class blocks; column k = block k's test images):
 
@@ -30,9 +31,14 @@ ArrayLike = Sequence[Sequence[float]] | np.ndarray
 
 
 def _square(acc: ArrayLike, what: str) -> np.ndarray:
-    matrix = np.asarray(acc, dtype=np.float64)
+    matrix = np.asarray(acc, dtype=np.float64)  # None (a results.json null) becomes NaN
+    if matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1] + 1 and matrix.shape[1] > 0:
+        matrix = matrix[1:]  # a saved matrix: row 0, before training, is no metric's input
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
-        raise ValueError(f"{what}: expected a non-empty T×T matrix, got shape {matrix.shape}")
+        raise ValueError(
+            f"{what}: expected a non-empty T×T matrix (or the saved (T+1)×T one), "
+            f"got shape {matrix.shape}"
+        )
     return matrix
 
 

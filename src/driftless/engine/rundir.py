@@ -24,7 +24,17 @@ from driftless.errors import ResumeError, StorageError
 CONFIG_FILE = "config.yaml"
 LOCK_FILE = ".lock"
 #: what a run writes into its directory: removed by --overwrite
-RUN_OUTPUTS = ("checkpoints", "results.json", "metrics.csv", "curves.png", "matrix-*.png")
+RUN_OUTPUTS = (
+    "checkpoints",
+    "results.json",
+    "metrics.csv",
+    *(
+        f"{figure}.{ext}"
+        for figure in ("curves", "datasets", "matrix-*")
+        for ext in ("png", "pdf", "svg")
+    ),
+    "logs",
+)
 
 
 class RunDirectory:

@@ -43,6 +43,7 @@ from driftless.engine.progress import RunProgress, choose_progress
 from driftless.engine.rundir import RunDirectory
 from driftless.engine.seeding import derive_seed, seeded
 from driftless.engine.threads import limited_threads
+from driftless.engine.tracking import MethodTracker, check_logger_available, task_metrics
 from driftless.errors import ResumeError
 from driftless.features.store import FeatureStore
 from driftless.methods.base import Context, LabelSpace, Method
@@ -53,6 +54,7 @@ from driftless.methods.registry import build_method, method_class
 _NON_SEMANTIC_FIELDS = {
     "out", "data_root", "cache_dir", "num_workers", "threads", "download", "reference",
     "devices", "num_nodes", "strategy",
+    "loggers",
 }  # fmt: skip
 
 
@@ -69,6 +71,8 @@ class MethodOutcome:
     eval_seconds: list[float] = field(default_factory=list)
     method: str = ""
     overrides: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    """Per value the method logged (``loss``, …): per task the steps, first, last and mean."""
 
 
 @dataclass
@@ -190,6 +194,8 @@ class Engine:
 
     def _run_in(self, run_dir: RunDirectory | None) -> RunOutcome:
         config = self.config
+        for kind in config.loggers:  # a missing optional package fails before any work
+            check_logger_available(kind)
         fabric = build_fabric(
             config.accelerator, config.devices, config.num_nodes, config.strategy, config.precision
         )
@@ -296,11 +302,29 @@ class Engine:
         T = benchmark.num_tasks
         checkpoint_path = self.out / "checkpoints" / f"{label_file_stem(label)}.pt"
         state = load_checkpoint(checkpoint_path) if self.resume else None
+        tracker = MethodTracker.open(
+            label_file_stem(label),
+            config.loggers if fabric.is_global_zero else [],
+            self.out,
+            state.get("tracking") if state is not None else None,
+            int(state["tasks_done"]) if state is not None else 0,
+        )
+        counts = [len(e.samples.indices) for e in benchmark.eval_splits]
+        weights = counts if benchmark.protocol == "class-incremental" else None
+        columns = [e.name for e in benchmark.eval_splits]
 
         def context(task_index: int, generator: torch.Generator) -> Context:
             """The method's context for one task."""
             # no bars of the method's own: they would nest inside the method's bar
-            return Context(backbone, fabric, generator, texts, config.batch_size, progress=False)
+            return Context(
+                backbone,
+                fabric,
+                generator,
+                texts,
+                config.batch_size,
+                progress=False,
+                tracker=tracker,
+            )
 
         if state is not None:
             method.load_state_dict(state["method_state"])
@@ -337,9 +361,9 @@ class Engine:
                 )
                 outcome.eval_seconds.append(time.perf_counter() - tick)
             tasks_done = 0
-            self._save(checkpoint_path, method, outcome, 0)
+            tracker.end_task(0, task_metrics(outcome.matrix[0], 0, columns, weights))
+            self._save(checkpoint_path, method, outcome, 0, tracker)
         self.reporter.method_started(label, T, tasks_done)
-        counts = np.array([len(e.samples.indices) for e in benchmark.eval_splits], dtype=float)
         for t in range(tasks_done, T):
             with seeded(derive_seed(config.seed, name, "learn", t)) as generator:
                 ctx = context(t, generator)
@@ -361,17 +385,19 @@ class Engine:
                     label=label,
                 )
                 outcome.eval_seconds.append(time.perf_counter() - tick)
-            self._save(checkpoint_path, method, outcome, t + 1)
+            tracker.end_task(t + 1, task_metrics(outcome.matrix[t + 1], t + 1, columns, weights))
+            self._save(checkpoint_path, method, outcome, t + 1, tracker)
             learned = outcome.matrix[t + 1][: t + 1]
-            weights = counts[: t + 1] if benchmark.protocol == "class-incremental" else None
             self.reporter.task_finished(
                 label,
                 t + 1,
                 T,
-                float(np.average(learned, weights=weights)),
+                float(np.average(learned, weights=weights[: t + 1] if weights else None)),
                 outcome.learn_seconds[-1] + outcome.eval_seconds[-1],
             )
         self.reporter.method_finished(label)
+        tracker.close()
+        outcome.training = tracker.loss_summary(T)
         return outcome
 
     def _eval_fabric(self, method: Method) -> Fabric | None:
@@ -380,7 +406,14 @@ class Engine:
             return self.fabric
         return None
 
-    def _save(self, path: Path, method: Method, outcome: MethodOutcome, tasks_done: int) -> None:
+    def _save(
+        self,
+        path: Path,
+        method: Method,
+        outcome: MethodOutcome,
+        tasks_done: int,
+        tracker: MethodTracker,
+    ) -> None:
         if not self.fabric.is_global_zero:
             return  # rank 0 writes the checkpoints
         save_checkpoint(
@@ -393,6 +426,7 @@ class Engine:
                 "learn_seconds": outcome.learn_seconds,
                 "eval_seconds": outcome.eval_seconds,
                 "torch_rng_state": torch.get_rng_state(),
+                "tracking": tracker.state_dict(),
             },
         )
 

@@ -84,7 +84,10 @@ class TaskData:
 @dataclass
 class Context:
     """What a method may use besides its data: the backbone, the device (through Fabric), a seeded
-    generator for this task, the text-embedding cache and the run's batch size."""
+    generator for this task, the text-embedding cache and the run's batch size.
+
+    ``log_metrics`` records training values (a loss, once per optimizer step) for the run's
+    loggers and its results; methods call it and never see a logger."""
 
     backbone: Backbone
     fabric: Fabric
@@ -93,6 +96,14 @@ class Context:
     batch_size: int = 256
     progress: bool = True
     extras: dict[str, Any] = field(default_factory=dict)
+    tracker: Any = None
+    """The engine's :class:`~driftless.engine.tracking.MethodTracker`; None outside a run."""
+
+    def log_metrics(self, values: dict[str, Any]) -> None:
+        """Record one training step's values, e.g. ``{"loss": loss}`` (floats or 0-d tensors;
+        tensors are read at the end of the task, so logging costs no device synchronisation)."""
+        if self.tracker is not None:
+            self.tracker.log(values)
 
     @property
     def device(self) -> torch.device:

@@ -316,6 +316,7 @@ class CalFuse:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                ctx.log_metrics({"loss": loss.detach()})
         return adapter.detach()
 
     def _fuse(self, previous: torch.Tensor, trained: torch.Tensor, first: bool) -> torch.Tensor:
@@ -354,6 +355,7 @@ class CalFuse:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                ctx.log_metrics({"calibration_loss": loss.detach()})
         self.slope_ = float(slope.detach()) if config.calibration == "dynamic" else 0.0
         self.bias_ = float(bias.detach())
 

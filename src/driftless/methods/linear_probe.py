@@ -118,6 +118,7 @@ class LinearProbe:
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
+                    ctx.log_metrics({"loss": loss.detach()})
         self.directions_ = directions.detach().cpu()
         self.bias_ = bias.detach().cpu()
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from driftless.config import label_file_stem
-from driftless.report.plots import plot_curves, plot_matrix
+from driftless.report.plots import (
+    FIGURE_FORMATS,
+    plot_curves,
+    plot_matrix,
+    plot_run,
+    plot_seed_curves,
+)
 from driftless.report.results import (
     RESULTS_SCHEMA,
     build_results,
@@ -17,19 +23,15 @@ from driftless.report.results import (
 from driftless.report.table import comparison_table
 
 
-def write_report(results: dict, out: Path) -> list[Path]:
-    """Write results.json, metrics.csv, curves.png and one matrix-<method>.png per method."""
+def write_report(results: dict, out: Path, formats: Sequence[str] = FIGURE_FORMATS) -> list[Path]:
+    """Write results.json, metrics.csv and the figures (curves, per-dataset panels for
+    multi-domain runs, one matrix heat-map per method), each in ``formats`` (PNG, PDF, SVG)."""
     write_results(results, out)
-    written = [out / "results.json", out / "metrics.csv", out / "curves.png"]
-    plot_curves(results, out / "curves.png")
-    for method in results["methods"]:
-        path = out / f"matrix-{label_file_stem(method)}.png"
-        plot_matrix(results, method, path)
-        written.append(path)
-    return written
+    return [out / "results.json", out / "metrics.csv", *plot_run(results, out, formats)]
 
 
 __all__ = [
+    "FIGURE_FORMATS",
     "RESULTS_SCHEMA",
     "build_results",
     "comparison_table",
@@ -37,6 +39,8 @@ __all__ = [
     "matrix_metrics",
     "plot_curves",
     "plot_matrix",
+    "plot_run",
+    "plot_seed_curves",
     "recompute_metrics",
     "write_report",
     "write_results",

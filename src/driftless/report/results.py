@@ -8,15 +8,17 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from driftless import __version__
 from driftless.atomic import atomic_write
-from driftless.benchmarks.protocol import Benchmark
-from driftless.engine.runner import RunOutcome
 from driftless.metrics import seen_unseen_accuracies, summarize
+
+if TYPE_CHECKING:  # the engine imports torch and lightning: not needed to read results
+    from driftless.benchmarks.protocol import Benchmark
+    from driftless.engine.runner import RunOutcome
 
 RESULTS_SCHEMA = "driftless.results/1"
 
@@ -101,6 +103,7 @@ def build_results(outcome: RunOutcome) -> dict[str, Any]:
                 "counts": counts,
                 "cell_label_space": CELL_LABEL_SPACE[benchmark.protocol],
             },
+            "training": m.training,
             "timings": {
                 "learn_seconds": m.learn_seconds,
                 "eval_seconds": m.eval_seconds,

@@ -297,6 +297,7 @@ def train_loop(
             ctx.fabric.backward(loss * share * world)
             losses[step] = ctx.fabric.all_reduce(loss.detach() * share, reduce_op="sum")
         fabric_optimizer.step()
+        ctx.log_metrics({"loss": losses[step]})
         if ctx.progress and step % 10 == 0:
             steps.set_postfix(loss=f"{float(losses[step]):.3f}")
     encoder.requires_grad_(False).eval()

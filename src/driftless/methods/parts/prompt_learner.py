@@ -322,6 +322,7 @@ def fit_contexts(
     lr: float,
     weight_decay: float,
     generator: torch.Generator,
+    log: Callable[[dict[str, torch.Tensor]], None] | None = None,
 ) -> torch.Tensor:
     """Train context vectors by cross-entropy on cached image features; returns them detached.
 
@@ -329,7 +330,7 @@ def fit_contexts(
     templates) and an optional penalty added to the loss; logits are
     ``scale · cos(f(x), prototype)`` and ``targets`` index the prototypes' rows. ``epochs`` passes
     of Adam over mini-batches in an order drawn from ``generator``; the prototypes are re-encoded
-    at every step.
+    at every step. ``log`` (e.g. ``ctx.log_metrics``) receives each step's loss.
     """
     device = features.device
     features = F.normalize(features.float(), dim=-1)
@@ -349,6 +350,8 @@ def fit_contexts(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if log is not None:
+                    log({"loss": loss.detach()})
     return parameter.detach().cpu()
 
 
@@ -377,6 +380,7 @@ def fit_task_contexts(
         lr=config.lr,
         weight_decay=config.weight_decay,
         generator=ctx.generator,
+        log=ctx.log_metrics,
     )
 
 
