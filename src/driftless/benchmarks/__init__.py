@@ -1,4 +1,4 @@
-"""Benchmarks: protocols as data (class-incremental splits, multi-domain sequences) and a registry."""
+"""Benchmarks: protocols as data (class-incremental and few-shot class-incremental splits, multi-domain and domain-incremental sequences) and a registry."""
 
 from driftless.benchmarks.orders import (
     CONTINUAL_CLIP_CIFAR100_ORDER,
@@ -12,6 +12,8 @@ from driftless.benchmarks.protocol import (
     SampleSet,
     Task,
     class_incremental,
+    domain_incremental,
+    few_shot_class_incremental,
     multi_domain,
 )
 from driftless.benchmarks.registry import (
@@ -32,6 +34,8 @@ __all__ = [
     "SampleSet",
     "Task",
     "class_incremental",
+    "domain_incremental",
+    "few_shot_class_incremental",
     "list_benchmarks",
     "load_benchmark",
     "load_benchmark_spec",

@@ -28,6 +28,7 @@ from driftless.data.world.datasets import (
     sklearn_digits,
     world_compositions,
     world_counts,
+    world_domains,
     world_glyphs,
     world_shapes,
     world_textures,
@@ -83,6 +84,7 @@ DATASET_FACTORIES: dict[str, Callable[..., Dataset]] = {
     "world-glyphs": _generated(world_glyphs),
     "world-textures": _generated(world_textures),
     "world-counts": _generated(world_counts),
+    "world-domains": _generated(world_domains),
     "sklearn-digits": _generated(sklearn_digits),
     "image-folder": _on_disk(image_folder, "."),
     # The real datasets (docs/datasets.md). Each reader looks under the data root for the folder

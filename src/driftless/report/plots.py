@@ -41,14 +41,17 @@ def plot_curves(results: dict[str, Any], path: Path) -> None:
     methods = results["methods"]
     all_curves = {  # from the matrices, so results.json files written before "curves" plot too
         name: seen_unseen_curves(
-            protocol, m["accuracy_matrix"]["values"], m["accuracy_matrix"]["counts"]
+            protocol,
+            m["accuracy_matrix"]["values"],
+            m["accuracy_matrix"]["counts"],
+            m["accuracy_matrix"].get("column_tasks"),
         )
         for name, m in methods.items()
     }
     unseen_known = any(v is not None for c in all_curves.values() for v in c["unseen"])
     panels = 2 if unseen_known else 1
     fig, axes = plt.subplots(1, panels, figsize=(6.4 * panels, 4.0), dpi=120, squeeze=False)
-    what = "classes" if protocol == "class-incremental" else "datasets"
+    what = {"multi-domain": "datasets", "domain-incremental": "domains"}.get(protocol, "classes")
     titles = [f"{what} learned so far", f"{what} not learned yet"]
     for name, style in zip(methods, _styles(len(methods)), strict=True):
         curves = all_curves[name]
