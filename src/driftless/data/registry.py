@@ -11,14 +11,17 @@ from driftless.data.aircraft import fgvc_aircraft
 from driftless.data.caltech import caltech101
 from driftless.data.cars import stanford_cars
 from driftless.data.cifar import cifar100
+from driftless.data.core50 import core50
 from driftless.data.cub import cub200
 from driftless.data.dataset import Dataset
+from driftless.data.domainnet import domainnet
 from driftless.data.dtd import dtd
 from driftless.data.eurosat import eurosat
 from driftless.data.flowers import flowers102
 from driftless.data.folder import image_folder
 from driftless.data.food import food101
 from driftless.data.imagenet import imagenet100, imagenet_a, imagenet_r
+from driftless.data.miniimagenet import miniimagenet
 from driftless.data.mnist import mnist
 from driftless.data.pets import oxford_pet
 from driftless.data.sun397 import sun397
@@ -106,6 +109,9 @@ DATASET_FACTORIES: dict[str, Callable[..., Dataset]] = {
     "oxford-pet": _on_disk(oxford_pet, "."),
     "stanford-cars": _on_disk(stanford_cars, "."),
     "sun397": _on_disk(sun397, "."),
+    "core50": _on_disk(core50, "."),
+    "domainnet": _on_disk(domainnet, "."),
+    "miniimagenet": _on_disk(miniimagenet, "."),
 }
 
 

@@ -187,7 +187,7 @@ def world_domains(
     shapes: Sequence[str] = SHAPES,
     train_per_class: int = 20,
     test_per_class: int = 10,
-    nuisance: tuple[float, float] = (0.5, 1.0),
+    nuisance: tuple[float, float] = (0.1, 0.4),
     seed: int = 0,
     image_size: int = 32,
 ) -> Dataset:

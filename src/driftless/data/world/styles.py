@@ -26,8 +26,11 @@ def photo(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def sketch(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Dark pencil edges on light paper: the gradient magnitude of the luminance, inverted."""
-    edges = Image.fromarray(_grey(image).astype(np.uint8)).filter(ImageFilter.FIND_EDGES)
-    strength = np.asarray(edges, dtype=np.float64) * rng.uniform(1.5, 2.5)
+    # smoothed first, so that the strokes follow the outlines rather than the pixel noise
+    grey = Image.fromarray(_grey(image).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.7))
+    edges = grey.filter(ImageFilter.FIND_EDGES).filter(ImageFilter.MaxFilter(3))  # a pencil's width
+    strength = np.asarray(edges, dtype=np.float64)
+    strength = strength * rng.uniform(2.0, 3.0)
     paper = rng.uniform(225, 250)
     return np.repeat(np.clip(paper - strength, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
 
@@ -38,9 +41,9 @@ def negative(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def mosaic(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Coarse square tiles (a quarter of the resolution), as a low-resolution camera."""
+    """Coarse square tiles (a third of the resolution), as a low-resolution camera."""
     size = image.shape[0]
-    small = Image.fromarray(image).resize((size // 4, size // 4), Image.Resampling.BOX)
+    small = Image.fromarray(image).resize((size // 3, size // 3), Image.Resampling.BOX)
     return np.asarray(small.resize((size, size), Image.Resampling.NEAREST))
 
 
@@ -60,8 +63,8 @@ def thermal(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def noisy(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A poor sensor: low contrast, blur and heavy grey noise."""
     blurred = np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(0.8)), np.float64)
-    faded = 128 + (blurred - 128) * rng.uniform(0.35, 0.55)
-    noise = rng.normal(0, rng.uniform(30, 45), size=image.shape[:2])[..., None]
+    faded = 128 + (blurred - 128) * rng.uniform(0.45, 0.65)
+    noise = rng.normal(0, rng.uniform(22, 32), size=image.shape[:2])[..., None]
     return np.clip(np.rint(faded + noise), 0, 255).astype(np.uint8)
 
 
