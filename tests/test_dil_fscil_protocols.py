@@ -104,6 +104,10 @@ def test_few_shot_fixed_sessions_and_the_implied_base_session():
     assert [t.class_ids for t in b.tasks] == [(0, 1, 2, 3, 4, 5), (6, 7), (8, 9)]
     assert len(b.tasks[0].train[0].indices) == 6 * 8
     np.testing.assert_array_equal(b.tasks[2].train[0].indices, np.sort(sessions[1]))
+    with pytest.raises(ConfigError, match="not base 6 then 3-way"):
+        few_shot_class_incremental(toy, base=6, ways=3, shots=2, sessions=sessions)
+    with pytest.raises(ConfigError, match="do not follow the benchmark's class order"):
+        few_shot_class_incremental(toy, base=6, ways=2, shots=2, sessions=sessions[::-1])
     with pytest.raises(ConfigError, match="session 2 repeats"):
         few_shot_class_incremental(
             toy, base=6, ways=2, shots=2, sessions=[sessions[0], sessions[0]]

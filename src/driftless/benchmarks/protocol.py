@@ -306,6 +306,16 @@ def few_shot_class_incremental(
             sessions = [np.flatnonzero(np.isin(train_labels, first)), *sessions]
             listed = [first, *listed]
         blocks, train_sets = listed, [np.sort(np.asarray(s, dtype=np.int64)) for s in sessions]
+        sizes = [len(b) for b in blocks]
+        if sizes[0] != base or any(size != ways for size in sizes[1:]):
+            raise ConfigError(
+                f"session lists: sessions of {sizes} classes, not base {base} then {ways}-way"
+            )
+        if [c for b in blocks for c in b] != permutation[: sum(sizes)]:
+            raise ConfigError(
+                "session lists: their classes do not follow the benchmark's class order "
+                f"(first session: {blocks[0][:5]}…, order: {permutation[:5]}…)"
+            )
     else:
         if not 0 < base < n or ways <= 0 or (n - base) % ways:
             raise ConfigError(
