@@ -214,7 +214,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         from driftless.benchmarks.registry import list_benchmarks
 
         for name, spec in list_benchmarks().items():
-            print(f"{name:22s} {spec.protocol:18s} {' '.join(spec.description.split())}")
+            print(f"{name:22s} {spec.protocol:26s} {' '.join(spec.description.split())}")
     elif args.what == "methods":
         from driftless.methods.registry import available_methods
 
