@@ -16,6 +16,7 @@ from driftless.data.world import (
     sklearn_digits,
     world_compositions,
     world_counts,
+    world_domains,
     world_glyphs,
     world_shapes,
     world_textures,
@@ -46,6 +47,18 @@ def dataset_grid(dataset: Dataset, per_class: int, max_classes: int, columns: in
     return grid(images, labels, columns)
 
 
+def domains_grid() -> Image.Image:
+    """world-dil: one row per domain (style), the first six shapes in each."""
+    dataset = world_domains(train_per_class=1, test_per_class=1)
+    images, labels = [], []
+    for split in (s for s in dataset.splits if s.endswith("/test")):
+        for label in range(6):
+            index = int(np.flatnonzero(dataset.split(split).labels == label)[0])
+            images.append(np.asarray(dataset.split(split).image(index)))
+            labels.append(f"{split.split('/')[0]}: {dataset.class_names[label]}")
+    return grid(images, labels, 6)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("docs/images"))
@@ -59,6 +72,7 @@ def main() -> None:
     for maker, name in [(world_textures, "textures"), (world_shapes, "shapes"), (sklearn_digits, "digits"),
                         (world_counts, "counts"), (world_glyphs, "glyphs")]:  # fmt: skip
         dataset_grid(maker(), 1, 16, 8).save(args.out / f"world-mtil-{name}.png")
+    domains_grid().save(args.out / "world-dil.png")
     print(f"wrote {sorted(p.name for p in args.out.glob('world-*.png'))}")
 
 

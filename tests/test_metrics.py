@@ -153,3 +153,68 @@ def test_seen_and_unseen_after_each_task_by_hand():
     acc[0, 2] = np.nan  # a future cell not evaluated: no unseen value for that row
     _, partial = metrics.seen_unseen_accuracies(acc)
     assert np.isnan(partial[0]) and partial[1] == 20.0
+
+
+# --- few-shot class-incremental and domain-incremental ------------------------------------------
+
+# FSCIL: a base session (block 0, 300 test images) then two sessions (50 test images each)
+FSCIL = [
+    [80.0, NAN, NAN],
+    [78.0, 40.0, NAN],
+    [76.0, 30.0, 50.0],
+]
+FSCIL_COUNTS = [300, 50, 50]
+
+
+def test_few_shot_summary_hand_computed():
+    s = metrics.few_shot_summary(FSCIL, FSCIL_COUNTS)
+    # acc: 80; (78·300 + 40·50)/350 = 25400/350; (76·300 + 30·50 + 50·50)/400 = 26800/400 = 67
+    accs = [80.0, 25400 / 350, 67.0]
+    assert s["first"] == pytest.approx(80.0)
+    assert s["last"] == pytest.approx(67.0)
+    assert s["avg"] == pytest.approx(sum(accs) / 3)
+    assert s["pd"] == pytest.approx(13.0)
+    assert s["base"] == pytest.approx(76.0)
+    assert s["novel"] == pytest.approx(40.0)  # (30·50 + 50·50) / 100
+    assert s["hm"] == pytest.approx(2 * 76 * 40 / 116)
+    assert "ci_transfer" not in s
+    assert metrics.summarize("few-shot class-incremental", FSCIL, FSCIL_COUNTS) == s
+
+
+def test_few_shot_summary_single_session_has_no_novel():
+    s = metrics.few_shot_summary([[70.0]], [10])
+    assert (s["pd"], s["base"], s["novel"], s["hm"]) == (0.0, 70.0, None, None)
+
+
+# domain-incremental, columns in evaluation order, tasks trained in the order of column_tasks
+DIL = [
+    [60.0, 20.0, 30.0],
+    [55.0, 50.0, 35.0],
+    [50.0, 45.0, 70.0],
+]
+DIL_COUNTS = [100, 100, 200]
+
+
+def test_domain_incremental_summary_hand_computed():
+    s = metrics.domain_incremental_summary(DIL, DIL_COUNTS, column_tasks=[0, 1, 2])
+    # all: (60+20+60)/4 = 35; (55+50+70)/4 = 43.75; (50+45+140)/4 = 58.75
+    assert metrics.domain_accuracies(DIL, DIL_COUNTS).tolist() == pytest.approx([35, 43.75, 58.75])
+    assert s["avg"] == pytest.approx((35 + 43.75 + 58.75) / 3)
+    assert s["last"] == pytest.approx(58.75)
+    assert s["domain_avg"] == pytest.approx(55.0)
+    # forgetting: domain 0 max(60, 55) − 50 = 10; domain 1: 50 − 45 = 5 → 7.5
+    assert s["forgetting"] == pytest.approx(7.5)
+    assert s["bwt"] == pytest.approx(((50 - 60) + (45 - 50)) / 2)
+    # transfer: column 1 before it is learned: 20; column 2: mean(30, 35) → mean 26.25
+    assert s["transfer"] == pytest.approx(26.25)
+
+
+def test_domain_incremental_columns_out_of_task_order_and_test_only_domains():
+    reordered = [[row[2], row[0], row[1]] for row in DIL]
+    counts = [DIL_COUNTS[2], DIL_COUNTS[0], DIL_COUNTS[1]]
+    s = metrics.domain_incremental_summary(reordered, counts, column_tasks=[2, 0, 1])
+    assert s == pytest.approx(metrics.domain_incremental_summary(DIL, DIL_COUNTS, [0, 1, 2]))
+    # CORe50's shape: 2 training domains, 3 test-only columns: no per-domain forgetting
+    core = [[40.0, 50.0, 60.0], [45.0, 55.0, 80.0]]
+    s = metrics.domain_incremental_summary(core, [1, 1, 2], column_tasks=[-1, -1, -1])
+    assert s == pytest.approx({"avg": (52.5 + 65) / 2, "last": 65.0, "domain_avg": 60.0})

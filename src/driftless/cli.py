@@ -388,7 +388,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         from driftless.benchmarks.registry import list_benchmarks
 
         for name, spec in list_benchmarks().items():
-            print(f"{name:22s} {spec.protocol:18s} {' '.join(spec.description.split())}")
+            print(f"{name:22s} {spec.protocol:26s} {' '.join(spec.description.split())}")
     elif args.what == "methods":
         # the built-in methods from their source (importing them would import torch); a user's
         # --import module is imported, and its methods are listed with them

@@ -16,6 +16,23 @@ Class-incremental (one dataset, class blocks; column k = block k's test images):
 - FAA = (1/T) Σ_k A[T−1][k]  (task-averaged final accuracy, mammoth's number);
 - CI-Transfer = mean_{t<T−1} [ mean_{k>t} A[t][k] ]  (needs the future cells).
 
+Few-shot class-incremental (FSCIL; column k = session k's classes, k = 0 the base session; cells as
+class-incremental):
+
+- acc_t as above (accuracy on all seen classes after session t);  Avg = mean_t acc_t;  Last = acc_{T−1};
+- PD (performance drop) = acc_0 − acc_{T−1};
+- Base = A[T−1][0] (the base classes after the last session);  Novel = Σ_{k≥1} n_k A[T−1][k] / Σ_{k≥1} n_k;
+- HM = harmonic mean of Base and Novel.
+
+Domain-incremental (column d = test domain d, over all classes; each column may be the test set of a
+task's domain, or a domain no task trains on):
+
+- all_t = Σ_d n_d A[t][d] / Σ_d n_d  (accuracy on all test domains);  Avg = mean_t all_t;  Last = all_{T−1};
+- Domain-Avg = mean_d A[T−1][d]  (final accuracy averaged over domains, unweighted);
+- when every task has its own test column (DomainNet, not CORe50), with columns in task order:
+  Forgetting and BWT as above, and Transfer = mean_{j≥1} [ mean_{i<j} A[i][j] ] (before a domain is
+  learned, as MTIL's).
+
 Multi-domain (MTIL; column j = dataset j, over its own classes):
 
 - Transfer = mean_{j≥1} [ mean_{i<j} A[i][j] ];  Avg = mean_j mean_i A[i][j];  Last = mean_j A[T−1][j].
@@ -156,6 +173,76 @@ def class_incremental_summary(
     return summary
 
 
+def few_shot_summary(
+    acc: ArrayLike, counts: Sequence[float] | None = None
+) -> dict[str, float | None]:
+    """FSCIL's numbers: ``avg``, ``last``, ``first`` (acc after the base session), ``pd``
+    (first − last), ``base`` and ``novel`` (last session; novel weighted by ``counts``), ``hm``
+    (their harmonic mean), plus ``ci_transfer`` when the future cells exist — in percent."""
+    matrix = _square(acc, "few_shot_summary")
+    accs = incremental_accuracies(matrix, counts)
+    weights = np.ones(len(matrix)) if counts is None else np.asarray(counts, dtype=np.float64)
+    base = float(matrix[-1, 0])
+    novel = (
+        float(np.dot(matrix[-1, 1:], weights[1:]) / weights[1:].sum()) if len(matrix) > 1 else None
+    )
+    harmonic = (
+        None if novel is None else (0.0 if base + novel == 0 else 2 * base * novel / (base + novel))
+    )
+    summary: dict[str, float | None] = {
+        "avg": float(accs.mean()),
+        "last": float(accs[-1]),
+        "first": float(accs[0]),
+        "pd": float(accs[0] - accs[-1]),
+        "base": base,
+        "novel": novel,
+        "hm": harmonic,
+    }
+    transfer = ci_transfer(matrix)
+    if transfer is not None:
+        summary["ci_transfer"] = transfer
+    return summary
+
+
+def domain_accuracies(acc: ArrayLike, counts: Sequence[float] | None = None) -> np.ndarray:
+    """all_t for every row t: accuracy on all test domains, weighted by their sample counts."""
+    matrix = np.asarray(acc, dtype=np.float64)
+    if matrix.ndim != 2 or 0 in matrix.shape:
+        raise ValueError(f"domain_accuracies: expected a non-empty T×E matrix, got {matrix.shape}")
+    _require(matrix, np.ones(matrix.shape, dtype=bool), "domain_accuracies")
+    weights = np.ones(matrix.shape[1]) if counts is None else np.asarray(counts, dtype=np.float64)
+    if weights.shape != (matrix.shape[1],) or np.any(weights < 0):
+        raise ValueError(f"counts: expected {matrix.shape[1]} non-negative numbers, got {weights}")
+    return matrix @ weights / weights.sum()
+
+
+def domain_incremental_summary(
+    acc: ArrayLike,
+    counts: Sequence[float] | None = None,
+    column_tasks: Sequence[int] | None = None,
+) -> dict[str, float | None]:
+    """``avg`` and ``last`` (all test domains, weighted by ``counts``), ``domain_avg`` (final row
+    averaged over domains); when ``column_tasks`` (the task that trains on each column's domain,
+    −1 for none) gives every task exactly one column, also ``forgetting``, ``bwt`` and ``transfer``
+    on the columns put in task order. In percent."""
+    matrix = np.asarray(acc, dtype=np.float64)
+    alls = domain_accuracies(matrix, counts)
+    summary: dict[str, float | None] = {
+        "avg": float(alls.mean()),
+        "last": float(alls[-1]),
+        "domain_avg": float(matrix[-1].mean()),
+    }
+    T = len(matrix)
+    if column_tasks is not None and sorted(column_tasks) == list(range(T)):
+        square = matrix[:, np.argsort(column_tasks)]
+        summary["forgetting"] = forgetting(square)
+        summary["bwt"] = backward_transfer(square)
+        summary["transfer"] = (
+            float(np.mean([square[:j, j].mean() for j in range(1, T)])) if T > 1 else None
+        )
+    return summary
+
+
 def mtil_summary(acc: ArrayLike) -> dict[str, float | None]:
     """ZSCL's MTIL metrics: ``transfer`` (None when T = 1), ``avg``, ``last``, in percent."""
     matrix = _square(acc, "mtil_summary")
@@ -170,11 +257,20 @@ def mtil_summary(acc: ArrayLike) -> dict[str, float | None]:
 
 
 def summarize(
-    protocol: str, acc: ArrayLike, counts: Sequence[float] | None = None
+    protocol: str,
+    acc: ArrayLike,
+    counts: Sequence[float] | None = None,
+    column_tasks: Sequence[int] | None = None,
 ) -> dict[str, float | None]:
-    """The summary for a benchmark's protocol (``class-incremental`` or ``multi-domain``)."""
+    """The summary for a benchmark's protocol (``class-incremental``, ``few-shot
+    class-incremental``, ``multi-domain`` or ``domain-incremental``; ``column_tasks`` only matters
+    for the last)."""
     if protocol == "class-incremental":
         return class_incremental_summary(acc, counts)
+    if protocol == "few-shot class-incremental":
+        return few_shot_summary(acc, counts)
     if protocol == "multi-domain":
         return mtil_summary(acc)
+    if protocol == "domain-incremental":
+        return domain_incremental_summary(acc, counts, column_tasks)
     raise ValueError(f"unknown protocol {protocol!r}")

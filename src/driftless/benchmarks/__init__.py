@@ -1,4 +1,5 @@
-"""Benchmarks: protocols as data (class-incremental splits, multi-domain sequences) and a registry.
+"""Benchmarks: protocols as data (class-incremental and few-shot class-incremental splits,
+multi-domain and domain-incremental sequences) and a registry.
 
 Names are imported on first use (PEP 562), so that reading the registry (``driftless list``) does
 not import the dataset code and torch.
@@ -19,6 +20,8 @@ _WHERE = {
     "SampleSet": "protocol",
     "Task": "protocol",
     "class_incremental": "protocol",
+    "domain_incremental": "protocol",
+    "few_shot_class_incremental": "protocol",
     "multi_domain": "protocol",
     "BenchmarkSpec": "registry",
     "DatasetSpec": "registry",

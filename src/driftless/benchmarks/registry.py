@@ -54,12 +54,17 @@ class DatasetSpec(BaseModel):
 
 class BenchmarkSpec(BaseModel):
     """A benchmark as data. ``class-incremental`` takes exactly one dataset and ``base``,
-    ``increment``, ``order``; ``multi-domain`` takes the datasets in task order."""
+    ``increment``, ``order``; ``few-shot class-incremental`` takes one dataset, ``base``,
+    ``increment`` (the ways), ``shots`` and optionally ``session_lists``; ``multi-domain`` takes
+    the datasets in task order; ``domain-incremental`` takes one domain dataset, ``domains`` in task
+    order and optionally ``test_domains``."""
 
     model_config = ConfigDict(extra="forbid")
     name: str
     description: str = ""
-    protocol: Literal["class-incremental", "multi-domain"]
+    protocol: Literal[
+        "class-incremental", "few-shot class-incremental", "multi-domain", "domain-incremental"
+    ]
     datasets: list[DatasetSpec] = Field(min_length=1)
     base: int = 0
     increment: int | list[int] | None = None
@@ -70,6 +75,14 @@ class BenchmarkSpec(BaseModel):
     seed: int | Literal["run-seed"] = 0
     """Seed of the few-shot picks; ``run-seed``: the run's seed, which then also draws the images of
     every generated dataset whose parameters do not fix a ``seed`` of their own."""
+    domains: list[str] | None = None
+    """domain-incremental: the dataset's domains, one per task, in task order."""
+    test_domains: list[str] | None = None
+    """domain-incremental: the domains evaluated after every task (default: ``domains``)."""
+    session_lists: str | None = None
+    """few-shot class-incremental: the folder of CEC's ``session_<k>.txt`` lists under
+    ``<data-root>/index_list/`` (``cifar100``, ``mini_imagenet``, ``cub200``); None draws the shots
+    with ``seed``."""
     method_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Per-method settings suited to this benchmark (e.g. a smaller random-feature width for a
     128-d backbone); a run's own ``method_config`` overrides them field by field."""
@@ -93,8 +106,14 @@ class BenchmarkSpec(BaseModel):
         )
 
     def _build_protocol(self, data_root: Path, run_seed: int) -> Benchmark:
-        from driftless.benchmarks.protocol import class_incremental, multi_domain
+        from driftless.benchmarks.protocol import (
+            class_incremental,
+            domain_incremental,
+            few_shot_class_incremental,
+            multi_domain,
+        )
         from driftless.data.registry import DATASET_FACTORIES, build_dataset
+        from driftless.data.sessions import read_cec_sessions
 
         seed = run_seed if self.seed == RUN_SEED else self.seed
         built = []
@@ -110,11 +129,45 @@ class BenchmarkSpec(BaseModel):
                 params["seed"] = seed
             ds = build_dataset(spec.type, params, data_root, where=f"{self.name}.datasets[{i}]")
             built.append(ds.with_templates(spec.templates) if spec.templates else ds)
-        if self.protocol == "class-incremental":
-            if len(built) != 1:
+        if self.protocol != "multi-domain" and len(built) != 1:
+            raise ConfigError(
+                f"{self.name}.datasets: {self.protocol} takes one dataset, got {len(built)}"
+            )
+        if self.protocol == "domain-incremental":
+            if not self.domains:
+                raise ConfigError(f"{self.name}.domains: required for domain-incremental")
+            return domain_incremental(
+                built[0],
+                self.domains,
+                self.test_domains,
+                name=self.name,
+                shots=self.shots,
+                seed=seed,
+                description=self.description,
+            )
+        if self.protocol == "few-shot class-incremental":
+            if not isinstance(self.increment, int) or self.shots is None:
                 raise ConfigError(
-                    f"{self.name}.datasets: class-incremental takes one dataset, got {len(built)}"
+                    f"{self.name}: few-shot class-incremental needs increment (the ways, one "
+                    "number) and shots"
                 )
+            sessions = (
+                read_cec_sessions(data_root, self.session_lists, built[0])
+                if self.session_lists
+                else None
+            )
+            return few_shot_class_incremental(
+                built[0],
+                self.base,
+                self.increment,
+                self.shots,
+                run_seed_order(run_seed) if self.order == RUN_SEED else self.order,
+                sessions=sessions,
+                name=self.name,
+                seed=seed,
+                description=self.description,
+            )
+        if self.protocol == "class-incremental":
             if self.increment is None:
                 raise ConfigError(f"{self.name}.increment: required for class-incremental")
             return class_incremental(
@@ -166,9 +219,13 @@ def list_benchmarks() -> dict[str, BenchmarkSpec]:
 
 def with_order(spec: BenchmarkSpec, order: str) -> BenchmarkSpec:
     """``spec`` with another class order, named ``<name>@<order>`` (class-incremental only)."""
-    if spec.protocol != "class-incremental":
+    if (
+        spec.protocol not in ("class-incremental", "few-shot class-incremental")
+        or spec.session_lists
+    ):
         raise ConfigError(
-            f"benchmark: {spec.name}@{order}: only class-incremental benchmarks take a class order"
+            f"benchmark: {spec.name}@{order}: only class-incremental benchmarks without fixed "
+            "session lists take a class order"
         )
     return spec.model_copy(update={"order": order, "name": f"{spec.name}@{order}"})
 

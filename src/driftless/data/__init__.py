@@ -5,8 +5,10 @@ from driftless.data.caltech import caltech101
 from driftless.data.cars import stanford_cars
 from driftless.data.catalog import DatasetInfo, catalog, dataset_info
 from driftless.data.cifar import cifar100
+from driftless.data.core50 import core50
 from driftless.data.cub import cub200
 from driftless.data.dataset import DEFAULT_TEMPLATES, Dataset, Split
+from driftless.data.domainnet import domainnet
 from driftless.data.dtd import dtd
 from driftless.data.eurosat import eurosat
 from driftless.data.flowers import flowers102
@@ -20,6 +22,7 @@ from driftless.data.images import (
     ImageSource,
     load_image,
 )
+from driftless.data.miniimagenet import miniimagenet
 from driftless.data.mnist import mnist
 from driftless.data.ondisk import DatasetMissing
 from driftless.data.pets import oxford_pet
@@ -44,8 +47,10 @@ __all__ = [
     "caltech101",
     "catalog",
     "cifar100",
+    "core50",
     "cub200",
     "dataset_info",
+    "domainnet",
     "dtd",
     "eurosat",
     "fgvc_aircraft",
@@ -56,6 +61,7 @@ __all__ = [
     "imagenet_a",
     "imagenet_r",
     "load_image",
+    "miniimagenet",
     "mnist",
     "oxford_pet",
     "random_split_indices",

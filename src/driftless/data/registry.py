@@ -14,14 +14,17 @@ from driftless.data.aircraft import fgvc_aircraft
 from driftless.data.caltech import caltech101
 from driftless.data.cars import stanford_cars
 from driftless.data.cifar import cifar100
+from driftless.data.core50 import core50
 from driftless.data.cub import cub200
 from driftless.data.dataset import Dataset
+from driftless.data.domainnet import domainnet
 from driftless.data.dtd import dtd
 from driftless.data.eurosat import eurosat
 from driftless.data.flowers import flowers102
 from driftless.data.folder import image_folder
 from driftless.data.food import food101
 from driftless.data.imagenet import imagenet100, imagenet_a, imagenet_r
+from driftless.data.miniimagenet import miniimagenet
 from driftless.data.mnist import mnist
 from driftless.data.pets import oxford_pet
 from driftless.data.sun397 import sun397
@@ -31,6 +34,7 @@ from driftless.data.world.datasets import (
     sklearn_digits,
     world_compositions,
     world_counts,
+    world_domains,
     world_glyphs,
     world_shapes,
     world_textures,
@@ -88,6 +92,7 @@ DATASET_FACTORIES: dict[str, Callable[..., Dataset]] = {
     "world-glyphs": _generated(world_glyphs),
     "world-textures": _generated(world_textures),
     "world-counts": _generated(world_counts),
+    "world-domains": _generated(world_domains),
     "sklearn-digits": _generated(sklearn_digits),
     "image-folder": _on_disk(image_folder, "."),
     # The real datasets (docs/datasets.md). Each reader looks under the data root for the folder
@@ -109,6 +114,9 @@ DATASET_FACTORIES: dict[str, Callable[..., Dataset]] = {
     "oxford-pet": _on_disk(oxford_pet, "."),
     "stanford-cars": _on_disk(stanford_cars, "."),
     "sun397": _on_disk(sun397, "."),
+    "core50": _on_disk(core50, "."),
+    "domainnet": _on_disk(domainnet, "."),
+    "miniimagenet": _on_disk(miniimagenet, "."),
 }
 
 

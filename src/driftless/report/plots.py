@@ -136,6 +136,7 @@ def draw_curves(
                 protocol,
                 r["methods"][name]["accuracy_matrix"]["values"],
                 r["methods"][name]["accuracy_matrix"]["counts"],
+                r["methods"][name]["accuracy_matrix"].get("column_tasks"),
             )
             for r in runs
             if name in r["methods"]
@@ -147,7 +148,7 @@ def draw_curves(
     unseen_known = any(not np.isnan(v) for c in curves.values() for row in c["unseen"] for v in row)
     panels = 2 if unseen_known else 1
     fig, axes = plt.subplots(1, panels, figsize=(6.4 * panels, 4.2), dpi=120, squeeze=False)
-    what = "classes" if protocol == "class-incremental" else "datasets"
+    what = {"multi-domain": "datasets", "domain-incremental": "domains"}.get(protocol, "classes")
     titles = [f"{what} learned so far", f"{what} not learned yet"]
     for name, style in zip(methods, _styles(len(methods)), strict=True):
         label = _label(name, protocol, runs, unseen_known)

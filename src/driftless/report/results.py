@@ -14,7 +14,7 @@ import numpy as np
 
 from driftless import __version__
 from driftless.atomic import atomic_write
-from driftless.metrics import seen_unseen_accuracies, summarize
+from driftless.metrics import domain_accuracies, seen_unseen_accuracies, summarize
 
 if TYPE_CHECKING:  # the engine imports torch and lightning: not needed to read results
     from driftless.benchmarks.protocol import Benchmark
@@ -27,7 +27,15 @@ CELL_LABEL_SPACE = {
         "row 0 (before training): every block over all classes; row t ≥ 1: blocks k ≤ t over all classes "
         "seen so far, blocks k > t (future) over all classes of the benchmark, null if not evaluated"
     ),
+    "few-shot class-incremental": (
+        "as class-incremental: column k = session k's classes (k = 1 the base session); row t ≥ 1: "
+        "sessions k ≤ t over all classes seen so far"
+    ),
     "multi-domain": "every dataset over its own classes",
+    "domain-incremental": (
+        "every test domain over all classes of the benchmark, in every row; column_tasks gives the "
+        "task that trains on each column's domain (-1: none)"
+    ),
 }
 
 
@@ -43,22 +51,40 @@ def saved_matrix(values: list[list[float | None]]) -> np.ndarray:
 
 
 def matrix_metrics(
-    protocol: str, values: list[list[float | None]], counts: list[int]
+    protocol: str,
+    values: list[list[float | None]],
+    counts: list[int],
+    column_tasks: list[int] | None = None,
 ) -> dict[str, float | None]:
     """The protocol's summary from a saved matrix (row 0 = before training, as in results.json)."""
     trained = saved_matrix(values)[1:]
-    return {k: _clean(v) for k, v in summarize(protocol, trained, counts).items()}
+    return {k: _clean(v) for k, v in summarize(protocol, trained, counts, column_tasks).items()}
+
+
+def _aligned(column_tasks: list[int] | None, tasks: int) -> bool:
+    return column_tasks is not None and sorted(column_tasks) == list(range(tasks))
 
 
 def seen_unseen_curves(
-    protocol: str, values: list[list[float | None]], counts: list[int]
+    protocol: str,
+    values: list[list[float | None]],
+    counts: list[int],
+    column_tasks: list[int] | None = None,
 ) -> dict[str, list[float | None]]:
     """After each task (rows 1…T of a saved matrix): ``seen``, accuracy on what was learned so far
-    (class-incremental: weighted by test samples, acc_t; multi-domain: mean over the datasets
-    learned), and ``unseen``, the mean over the blocks or datasets not yet learned (null after the
-    last task or when not evaluated)."""
+    (class-incremental and FSCIL: weighted by test samples, acc_t; multi-domain: mean over the
+    datasets learned; domain-incremental: the learned domains' test sets weighted by samples, or
+    all test domains when no task trains on them, as CORe50's), and ``unseen``, the mean over the
+    blocks, datasets or domains not yet learned (null after the last task or when not
+    evaluated)."""
     trained = saved_matrix(values)[1:]
-    weights = counts if protocol == "class-incremental" else None
+    if protocol == "domain-incremental":
+        if not _aligned(column_tasks, len(trained)):
+            alls = domain_accuracies(trained, counts)
+            return {"seen": [_clean(v) for v in alls], "unseen": [None] * len(trained)}
+        order = np.argsort(column_tasks)
+        trained, counts = trained[:, order], [counts[i] for i in order]
+    weights = None if protocol == "multi-domain" else counts
     seen, unseen = seen_unseen_accuracies(trained, weights)
     return {"seen": [_clean(v) for v in seen], "unseen": [_clean(v) for v in unseen]}
 
@@ -86,6 +112,7 @@ def build_results(outcome: RunOutcome) -> dict[str, Any]:
     """The results document of a finished run."""
     benchmark = outcome.benchmark
     counts = [len(e.samples.indices) for e in benchmark.eval_splits]
+    column_tasks = [e.task_index for e in benchmark.eval_splits]
     rows = ["before training"] + [f"after {t.name}" for t in benchmark.tasks]
     methods = {}
     for name, m in outcome.methods.items():
@@ -94,13 +121,14 @@ def build_results(outcome: RunOutcome) -> dict[str, Any]:
             "method": m.method or name,
             "overrides": m.overrides,
             "config": m.config,
-            "metrics": matrix_metrics(benchmark.protocol, values, counts),
-            "curves": seen_unseen_curves(benchmark.protocol, values, counts),
+            "metrics": matrix_metrics(benchmark.protocol, values, counts, column_tasks),
+            "curves": seen_unseen_curves(benchmark.protocol, values, counts, column_tasks),
             "accuracy_matrix": {
                 "rows": rows,
                 "columns": [e.name for e in benchmark.eval_splits],
                 "values": values,
                 "counts": counts,
+                "column_tasks": column_tasks,
                 "cell_label_space": CELL_LABEL_SPACE[benchmark.protocol],
             },
             "training": m.training,
@@ -171,7 +199,10 @@ def recompute_metrics(results: dict[str, Any]) -> dict[str, dict[str, float | No
     protocol = results["benchmark"]["protocol"]
     return {
         name: matrix_metrics(
-            protocol, m["accuracy_matrix"]["values"], m["accuracy_matrix"]["counts"]
+            protocol,
+            m["accuracy_matrix"]["values"],
+            m["accuracy_matrix"]["counts"],
+            m["accuracy_matrix"].get("column_tasks"),
         )
         for name, m in results["methods"].items()
     }

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-METRIC_ORDER = ("avg", "last", "forgetting", "bwt", "faa", "ci_transfer", "transfer")
+METRIC_ORDER = (
+    "avg", "last", "first", "pd", "base", "novel", "hm", "domain_avg",
+    "forgetting", "bwt", "faa", "ci_transfer", "transfer",
+)  # fmt: skip
 METRIC_TITLES = {
     "avg": "Avg",
     "last": "Last",
+    "first": "First",
+    "pd": "PD",
+    "base": "Base",
+    "novel": "Novel",
+    "hm": "HM",
+    "domain_avg": "Domain-Avg",
     "forgetting": "Forgetting",
     "bwt": "BWT",
     "faa": "FAA",

@@ -23,6 +23,7 @@ from driftless.data.world.concepts import (
     TEXTURES,
 )
 from driftless.data.world.scenes import GlyphScene, ObjectScene, Scene, TextureScene, render
+from driftless.data.world.styles import style
 from driftless.errors import ConfigError
 
 _SPLIT_IDS = {"train": 0, "test": 1}
@@ -179,3 +180,44 @@ def sklearn_digits(test_fraction: float = 0.3, seed: int = 0, image_size: int = 
     }
     names = tuple(f"digit {d}" for d in range(10))
     return Dataset("sklearn-digits", names, splits, ("a photo of the {}.", "a handwritten {}."))
+
+
+WORLD_DIL_DOMAINS = ("photo", "sketch", "negative", "mosaic", "thermal", "noisy")
+
+
+def world_domains(
+    domains: Sequence[str] = WORLD_DIL_DOMAINS,
+    shapes: Sequence[str] = SHAPES,
+    train_per_class: int = 20,
+    test_per_class: int = 10,
+    nuisance: tuple[float, float] = (0.1, 0.4),
+    seed: int = 0,
+    image_size: int = 32,
+) -> Dataset:
+    """The shapes in random colours, drawn in every style of ``domains``
+    (:mod:`driftless.data.world.styles`): splits ``<domain>/train`` and ``<domain>/test`` for the
+    domain-incremental protocol, plus ``train`` and ``test`` with every domain. Each domain has its
+    own scenes (its own random streams), not restyled copies of another domain's."""
+    _check_names("shapes", shapes, SHAPES)
+    styles = [style(d) for d in domains]
+    colours = list(COLOURS)
+    splits: dict[str, Split] = {}
+    for split, per_class in (("train", train_per_class), ("test", test_per_class)):
+        for d, (domain, draw_style) in enumerate(zip(domains, styles, strict=True)):
+            pixels, labels = [], []
+            for label, shape in enumerate(shapes):
+                for i in range(per_class):
+                    rng = np.random.default_rng([seed, _SPLIT_IDS[split], label, i, d + 1])
+                    scene = ObjectScene(shape, str(rng.choice(colours)), 1,
+                                        str(rng.choice(["small", "medium", "large"])),
+                                        str(rng.choice(["center", "left", "right", "top", "bottom"])),
+                                        float(rng.uniform(*nuisance)))  # fmt: skip
+                    pixels.append(draw_style(render(scene, rng, image_size), rng))
+                    labels.append(label)
+            splits[f"{domain}/{split}"] = Split(ArrayImages(np.stack(pixels)), np.asarray(labels))
+        parts = [splits[f"{domain}/{split}"] for domain in domains]
+        splits[split] = Split(
+            ArrayImages(np.concatenate([p.images.pixels for p in parts])),
+            np.concatenate([p.labels for p in parts]),
+        )
+    return Dataset("world-domains", tuple(shapes), splits, ("a {} shape.", "a photo of a {}."))
