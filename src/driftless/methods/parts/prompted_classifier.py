@@ -9,12 +9,12 @@ the rest, the same way for the three.
 **Classifier** (``classifier``):
 
 - ``linear`` (as the papers publish): one row w_c and bias b_c per class seen so far, added when the
-  class's task begins; logits_c = s · ⟨f̂(x), w_c⟩ + b_c with f̂ the normalized prompted CLIP
-  embedding and s the backbone's logit scale. ``head_init = "text"`` (our choice for CLIP, default)
-  starts w_c at the class's text embedding t_c and b_c at 0, so an untrained row scores exactly as
-  zero-shot CLIP does; ``"random"`` draws w_c ~ N(0, 1/D) (the papers' randomly initialised head). A
-  class the head has no row for (a future class, for CI-Transfer) is scored s · cos(f̂, t_c), as an
-  untrained text-initialised row would be.
+  class's task begins; logits_c = ⟨f̂(x), w_c⟩ + b_c with f̂ the normalized prompted CLIP
+  embedding. ``head_init = "text"`` (our choice for CLIP, default) starts w_c at s · t_c (s the
+  backbone's logit scale, t_c the class's text embedding) and b_c at 0, so an untrained row scores
+  exactly as zero-shot CLIP does; ``"random"`` draws w_c ~ N(0, 1/D) (the papers' randomly
+  initialised head). A class the head has no row for (a future class, for CI-Transfer) is scored
+  s · cos(f̂, t_c), as an untrained text-initialised row would be.
 - ``text``: no head; logits_c = s · cos(f̂(x), t_c) for every class, so only the prompts learn and
   every class, seen or not, is scored the same way.
 
@@ -71,9 +71,9 @@ class PromptedClassifierConfig(ImageTrainingConfig):
     def _iterations_replace_default_epochs(cls, values: object) -> object:
         # the prompt methods' defaults are epochs (the papers'); giving iterations alone means
         # "iterations instead of the default epochs"
-        if isinstance(values, Mapping) and "epochs" not in values:
-            if values.get("iterations") is not None:
-                values = {**values, "epochs": None}
+        iterations_alone = isinstance(values, Mapping) and "epochs" not in values
+        if iterations_alone and values.get("iterations") is not None:  # type: ignore[union-attr]
+            values = {**values, "epochs": None}  # type: ignore[dict-item]
         return values
 
 
@@ -161,9 +161,11 @@ class PromptedClassifier:
 
     # --- the classifier -----------------------------------------------------------------------
 
-    def _new_rows(self, texts: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _new_rows(
+        self, texts: torch.Tensor, scale: float, generator: torch.Generator
+    ) -> torch.Tensor:
         if self.config.head_init == "text":
-            return texts.detach().float().cpu().clone()
+            return scale * texts.detach().float().cpu()
         dim = texts.shape[1]
         return torch.randn(len(texts), dim, generator=generator) / math.sqrt(dim)
 
@@ -190,7 +192,7 @@ class PromptedClassifier:
             return logits
         rows = torch.tensor([row[label_space.class_ids[j]] for j in columns], device=logits.device)
         features = F.normalize(embeddings.float(), dim=-1)
-        head = scale * features @ weight.to(logits.device)[rows].T + bias.to(logits.device)[rows]
+        head = features @ weight.to(logits.device)[rows].T + bias.to(logits.device)[rows]
         index = torch.tensor(columns, device=logits.device)
         return logits.index_copy(1, index, head)
 
@@ -222,7 +224,7 @@ class PromptedClassifier:
                 for f in ("names", "templates", "datasets")
             ),
         )  # fmt: skip
-        rows = self._new_rows(ctx.text_embeddings(space), ctx.generator)
+        rows = self._new_rows(ctx.text_embeddings(space), ctx.backbone.logit_scale, ctx.generator)
         old_weight = self.head_weight_ if self.head_weight_ is not None else rows[:0]
         old_bias = self.head_bias_ if self.head_bias_ is not None else torch.zeros(0)
         self.head_weight_ = torch.cat([old_weight, rows])
