@@ -23,6 +23,10 @@ FAST = {
     "pmi": {"iterations": 3, "inversion_steps": 3, "synthetic_per_class": 1},
     "coop": {"epochs": 1},
     "moder": {"epochs": 1},
+    "l2p": {"iterations": 2, "batch_size": 8},
+    "dualprompt": {"iterations": 2, "batch_size": 8},
+    "coda-prompt": {"iterations": 2, "batch_size": 8},
+    "rapf": {"epochs": 2},
 }
 
 
