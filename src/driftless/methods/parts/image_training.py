@@ -226,13 +226,15 @@ def train_loop(
     config: ImageTrainingConfig,
     ctx: Context,
     description: str = "train",
+    after_step: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Fine-tune ``encoder`` in place on ``images`` (a dataset of (pixels, global label)) by
     minimizing ``loss_fn``; returns the loss of every step.
 
     A fresh optimizer and schedule per call (per task), so the encoder's weights are the whole
     state between tasks. Batches are drawn without replacement, epoch after epoch, in an order
-    given by ``ctx.generator``; the last batch of an epoch may be smaller."""
+    given by ``ctx.generator``; the last batch of an epoch may be smaller. ``after_step(step,
+    total)``, if given, is called after every optimizer step (0-based), e.g. to average weights."""
     parameters = encoder.select_trainable(config.train_last_blocks)
     optimizer = _optimizer(parameters, config)
     model, fabric_optimizer = ctx.fabric.setup(encoder, optimizer)
@@ -253,6 +255,8 @@ def train_loop(
         ctx.fabric.backward(loss)
         fabric_optimizer.step()
         losses[step] = loss.detach()
+        if after_step is not None:
+            after_step(step, total)
         if ctx.progress and step % 10 == 0:
             steps.set_postfix(loss=f"{float(losses[step]):.3f}")
     encoder.requires_grad_(False).eval()
