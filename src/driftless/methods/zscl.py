@@ -118,9 +118,9 @@ class ZSCL(Finetune):
         ensemble = WeightAverage(encoder) if config.weight_ensemble else None
 
         def snapshot(step: int, total: int) -> None:
-            if ensemble is not None:
-                if step == 0 or (step + 1) % config.ensemble_every == 0 or step == total - 1:
-                    ensemble.add(encoder)
+            due = step == 0 or (step + 1) % config.ensemble_every == 0 or step == total - 1
+            if ensemble is not None and due:
+                ensemble.add(encoder)
 
         train_loop(encoder, data.images, loss, config, ctx, f"zscl {data.task.name}", snapshot)
         if ensemble is not None:
@@ -135,7 +135,9 @@ class ZSCL(Finetune):
         targets = label_lookup(classes, ctx.device)
         scale = ctx.backbone.logit_scale
         if config.train_text:  # ZSCL: each class's first template, through the trained tower
-            prompts = [t[0].format(n) for t, n in zip(classes.templates, classes.names)]
+            prompts = [
+                t[0].format(n) for t, n in zip(classes.templates, classes.names, strict=True)
+            ]
             tokens = ctx.backbone.tokenize(prompts)
         else:
             frozen_classifier = ctx.text_embeddings(classes)

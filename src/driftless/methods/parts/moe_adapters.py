@@ -113,7 +113,7 @@ class MoEAdapterLayer(nn.Module):
     def trainable(self, task: int) -> list[nn.Parameter]:
         """The task's router and every expert not frozen."""
         params = list(self.routers[task].parameters())
-        for expert, frozen in zip(self.experts, self.frozen.tolist()):
+        for expert, frozen in zip(self.experts, self.frozen.tolist(), strict=True):
             if not frozen:
                 params.extend(expert.parameters())
         return params
