@@ -17,12 +17,14 @@ NO_TASK = -1
 
 
 class FeatureAutoencoder(nn.Module):
-    """sigmoid-space autoencoder: Linear → ReLU → Linear → sigmoid."""
+    """sigmoid-space autoencoder: Linear → ReLU → Linear → sigmoid; ``threshold`` is its own
+    out-of-distribution threshold when the selector calibrates one per task (NaN otherwise)."""
 
     def __init__(self, dim: int, code: int):
         super().__init__()
         self.encode = nn.Sequential(nn.Linear(dim, code), nn.ReLU())
         self.decode = nn.Sequential(nn.Linear(code, dim), nn.Sigmoid())
+        self.register_buffer("threshold", torch.tensor(float("nan")))
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(inputs))
@@ -33,12 +35,14 @@ class FeatureAutoencoder(nn.Module):
 
 
 class AutoencoderSelector(nn.Module):
-    """One :class:`FeatureAutoencoder` per task and the out-of-distribution threshold."""
+    """One :class:`FeatureAutoencoder` per task and the out-of-distribution threshold: one number
+    for every task (the paper's), or, with ``quantile``, each task's own — that quantile of its
+    autoencoder's errors on the task's training features."""
 
-    def __init__(self, dim: int, code: int, threshold: float):
+    def __init__(self, dim: int, code: int, threshold: float, quantile: float | None = None):
         super().__init__()
         self.autoencoders = nn.ModuleList()
-        self.dim, self.code, self.threshold = dim, code, threshold
+        self.dim, self.code, self.threshold, self.quantile = dim, code, threshold, quantile
 
     @staticmethod
     def inputs(features: torch.Tensor) -> torch.Tensor:
@@ -69,6 +73,9 @@ class AutoencoderSelector(nn.Module):
             optimizer.step()
             losses.append(float(loss.detach()))
         autoencoder.requires_grad_(False).eval()
+        if self.quantile is not None:
+            with torch.no_grad():
+                autoencoder.threshold.fill_(torch.quantile(autoencoder.errors(inputs), self.quantile))
         self.autoencoders.append(autoencoder)
         return losses
 
@@ -89,4 +96,8 @@ class AutoencoderSelector(nn.Module):
         if not len(self.autoencoders):
             return torch.full((len(features),), NO_TASK, dtype=torch.long, device=features.device)
         best, task = self.errors(features).min(dim=1)
-        return torch.where(best > self.threshold, torch.full_like(task, NO_TASK), task)
+        if self.quantile is None:
+            limit = torch.full_like(best, self.threshold)
+        else:
+            limit = torch.stack([ae.threshold for ae in self.autoencoders]).to(best)[task]
+        return torch.where(best > limit, torch.full_like(task, NO_TASK), task)
