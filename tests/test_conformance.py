@@ -23,6 +23,8 @@ FAST = {
     "pmi": {"iterations": 3, "inversion_steps": 3, "synthetic_per_class": 1},
     "coop": {"epochs": 1},
     "moder": {"epochs": 1},
+    "zscl": {"iterations": 3, "ensemble_every": 2},
+    "moe-adapters": {"iterations": 3, "experts": 4, "ddas_iterations": 20},
 }
 
 

@@ -75,7 +75,9 @@ class AutoencoderSelector(nn.Module):
         autoencoder.requires_grad_(False).eval()
         if self.quantile is not None:
             with torch.no_grad():
-                autoencoder.threshold.fill_(torch.quantile(autoencoder.errors(inputs), self.quantile))
+                autoencoder.threshold.fill_(
+                    torch.quantile(autoencoder.errors(inputs), self.quantile)
+                )
         self.autoencoders.append(autoencoder)
         return losses
 
