@@ -27,6 +27,8 @@ FAST = {
     "dualprompt": {"iterations": 2, "batch_size": 8},
     "coda-prompt": {"iterations": 2, "batch_size": 8},
     "rapf": {"epochs": 2},
+    "zscl": {"iterations": 3, "ensemble_every": 2},
+    "moe-adapters": {"iterations": 3, "experts": 4, "ddas_iterations": 20},
 }
 
 

@@ -253,13 +253,15 @@ def train_loop(
     config: ImageTrainingConfig,
     ctx: Context,
     description: str = "train",
+    after_step: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Fine-tune ``encoder`` in place on ``images`` (a dataset of (pixels, global label)) by
     minimizing ``loss_fn``; returns the loss of every step.
 
     A fresh optimizer and schedule per call (per task), so the encoder's weights are the whole
     state between tasks. Batches are drawn without replacement, epoch after epoch, in an order
-    given by ``ctx.generator``; the last batch of an epoch may be smaller.
+    given by ``ctx.generator``; the last batch of an epoch may be smaller. ``after_step(step,
+    total)``, if given, is called after every optimizer step (0-based), e.g. to average weights.
 
     With several processes (DDP) every rank draws the same global batches and takes its share of
     each; its loss (a batch mean) is weighted by its share of the global batch times the world
@@ -298,6 +300,8 @@ def train_loop(
             losses[step] = ctx.fabric.all_reduce(loss.detach() * share, reduce_op="sum")
         fabric_optimizer.step()
         ctx.log_metrics({"loss": losses[step]})
+        if after_step is not None:
+            after_step(step, total)
         if ctx.progress and step % 10 == 0:
             steps.set_postfix(loss=f"{float(losses[step]):.3f}")
     encoder.requires_grad_(False).eval()
