@@ -69,6 +69,10 @@ class PMIConfig(ImageTrainingConfig, InversionConfig):
     """Hyper-parameters of :class:`PMI`: training (:class:`ImageTrainingConfig`), synthesis
     (:class:`InversionConfig`) and the fields below."""
 
+    replay: Literal["images", "none"] = "images"
+    """Old classes in training: images synthesized by model inversion (PMI), or none (a control:
+    the same recipe — frozen copy of the previous model, distillation on the real images with
+    ``distill_on = "all"``, local CE — with no replay at all)."""
     train_last_blocks: int | None = Field(default=2, ge=1)
     """Train the last N blocks (+ final layer norm and projection); None trains the whole tower."""
     iterations: int | None = Field(default=60, ge=1)
@@ -152,11 +156,13 @@ class PMI(Finetune):
         )
         dataset: Dataset = data.images
         previous = None
+        labels = data.labels
         if len(old):
             previous = encoder.frozen_copy()
-            pixels, labels = self.synthesize(previous, old, ctx, data.task.name)
-            dataset = ConcatDataset([data.images, _Pixels(pixels.cpu(), labels.cpu())])
-        labels = data.labels if previous is None else torch.cat([data.labels, labels.cpu()])
+            if config.replay == "images":
+                pixels, synthetic = self.synthesize(previous, old, ctx, data.task.name)
+                dataset = ConcatDataset([data.images, _Pixels(pixels.cpu(), synthetic.cpu())])
+                labels = torch.cat([data.labels, synthetic.cpu()])
         loss = self.task_loss_with_replay(data, old, previous, ctx, labels)
         train_loop(encoder, dataset, loss, config, ctx, f"{self.name} {data.task.name}")
         self.update_statistics(encoder, data, ctx)
