@@ -245,6 +245,32 @@ def print_table(table: dict, metrics: tuple[str, ...], full: str) -> None:
     print(f"{full} is higher (for forgetting, lower is better: read the sign).")
 
 
+def markdown_table(table: dict, metrics: tuple[str, ...], full: str) -> str:
+    """The table as markdown: mean ± std per metric, and for each control the paired difference
+    to the full method with its 95 % CI and the seeds the full method wins."""
+    lines = [
+        "| variant | seeds | " + " | ".join(metrics) + " |",
+        "|---|---:|" + "---:|" * len(metrics),
+    ]
+    for name, row in table.items():
+        cells = []
+        for metric in metrics:
+            cell = row.get(metric)
+            if cell is None:
+                cells.append("–")
+            elif name == full:
+                cells.append(f"**{cell['mean']:.2f} ± {cell['std']:.2f}**")
+            else:
+                cells.append(
+                    f"{cell['mean']:.2f} ± {cell['std']:.2f}<br>Δ {cell['diff']:+.2f} "
+                    f"[{cell['diff_low']:+.2f}, {cell['diff_high']:+.2f}] "
+                    f"({cell['full_wins']}/{len(row['seeds'])})"
+                )
+        seeds = row["seeds"]
+        lines.append(f"| {name} | {len(seeds)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("method", choices=sorted(VARIANTS))
@@ -256,6 +282,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--fresh", action="store_true", help="ignore runs stored in --out")
+    parser.add_argument(
+        "--markdown", action="store_true", help="print the stored table as markdown; run nothing"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -312,6 +341,9 @@ def main() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(document, indent=1, default=float))
 
+    if args.markdown:
+        print(markdown_table(summarize(runs, names, seeds, metrics), metrics, full))
+        return
     with tempfile.TemporaryDirectory(prefix="driftless-ablations-") as tmp:
         workdir = Path(tmp)
         for seed in seeds:
