@@ -53,6 +53,11 @@ Our choices where the paper is silent (each a config field):
 - A class learned again (none of our protocols does this) restarts from its expert's context.
 - Entries loaded with ``hub_path`` are retrieval sources only; this run's classes use the experts
   this run trained.
+
+Controls (switches that remove one mechanism; docs/methods/moder.md has their tables over seeds):
+``experts = "untrained"`` keeps every expert at its initial context (prompt wording only);
+``composition = "global-mean"`` composes every hub entry with one weight instead of retrieving;
+a fixed ``alpha`` (0: zero-shot prototypes for unseen classes; 1: no smoothing).
 """
 
 from __future__ import annotations

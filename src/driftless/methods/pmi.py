@@ -31,6 +31,10 @@ definition, each a switch: the real images' CE covers their own task's classes (
 and the distillation runs on the real images too (``distill_on = "all"``; "synthetic" is the
 literal reading). On world-cil the first cuts forgetting; the second gains Last and Avg for about
 one point of forgetting (docs/methods/pmi.md, ablations).
+
+Control: ``replay = "none"`` runs the same recipe (frozen previous model, distillation, local CE,
+class balance) with no synthetic image at all — LwF with PMI's recipe — so that the replay's own
+contribution can be measured (docs/methods/pmi.md, "Does the replay pay?").
 """
 
 from __future__ import annotations
