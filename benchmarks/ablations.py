@@ -283,6 +283,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--fresh", action="store_true", help="ignore runs stored in --out")
     parser.add_argument(
+        "--skip-full",
+        action="store_true",
+        help="run the controls only (another invocation runs the full method into the same file)",
+    )
+    parser.add_argument(
         "--markdown", action="store_true", help="print the stored table as markdown; run nothing"
     )
     args = parser.parse_args()
@@ -350,7 +355,7 @@ def main() -> None:
             sessions: dict[str, Session] = {}
             for name in names:
                 settings = {**base, **variants[name]}
-                if seed in runs.get(name, {}):
+                if seed in runs.get(name, {}) or (args.skip_full and name == full):
                     continue
                 if args.benchmark not in sessions:
                     sessions[args.benchmark] = Session(
