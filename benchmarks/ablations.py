@@ -75,7 +75,6 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     "pmi": {
         "pmi": {},
         "replay=none": {"replay": "none"},
-        "replay=features": {"replay": "features"},
         "init=noise": {"init": "noise"},
     },
 }
