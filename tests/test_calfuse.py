@@ -362,3 +362,59 @@ def test_calfuse_beats_the_feature_baselines_on_world_cil(tmp_path, cache_dir):
         assert calfuse["last"] > metrics[name]["last"], (name, metrics)
     assert calfuse["forgetting"] < metrics["linear-probe"]["forgetting"], metrics
     assert calfuse["last"] >= max(metrics[name]["last"] for name in baselines) + 3.0, metrics
+
+
+# --- the mechanisms: each test fails when its mechanism breaks ----------------------------------
+
+
+def test_the_more_confident_feature_gets_the_larger_share():
+    """Dynamic calibration: λ = σ(a (m_orig − m_adapt) + b) grows with the original feature's
+    confidence relative to the adapted one's (a > 0), and equals σ(b) when they are equally sure."""
+    method = build_method("calfuse", {})
+    texts = torch.eye(3)
+    sure = F.normalize(torch.tensor([[1.0, 0.05, 0.0]]), dim=-1)  # close to class 0
+    unsure = F.normalize(torch.tensor([[1.0, 1.0, 1.0]]), dim=-1)  # equally far from all
+    scale, slope, bias = 10.0, 5.0, 0.2
+    original_sure = method.original_share(sure, unsure, texts, scale, slope, bias)
+    adapted_sure = method.original_share(unsure, sure, texts, scale, slope, bias)
+    level = method.original_share(sure, sure, texts, scale, slope, bias)
+    confident = torch.softmax(scale * sure @ texts.T, dim=1).amax()
+    gap = float(confident - 1.0 / 3.0)  # m_orig − m_adapt of the first call
+    torch.testing.assert_close(original_sure, torch.sigmoid(torch.tensor([[slope * gap + bias]])))
+    torch.testing.assert_close(adapted_sure, torch.sigmoid(torch.tensor([[-slope * gap + bias]])))
+    torch.testing.assert_close(level, torch.sigmoid(torch.tensor([[bias]])))
+    assert float(original_sure) > float(level) > float(adapted_sure)
+
+
+def test_features_mix_the_original_and_adapted_feature_by_the_share():
+    """h = normalize(λ f̂ + (1 − λ) ĝ) with the learned (a, b) and W, after two tasks."""
+    method = _learned(SMALL, _tasks()[:2])
+    features = _probe()
+    original = F.normalize(features, dim=-1)
+    adapted = F.normalize(original @ method.adapter_.T, dim=-1)
+    share = method.original_share(
+        original, adapted, method.seen_texts_, LOGIT_SCALE, method.slope_, method.bias_
+    )
+    assert float(share.std()) > 0  # per sample, not one value
+    expected = F.normalize(share * original + (1 - share) * adapted, dim=-1)
+    torch.testing.assert_close(method.features(features, LOGIT_SCALE), expected)
+
+
+def test_fusion_runs_after_every_task_with_the_previous_adapter_as_old():
+    """After task 2 the kept matrix is qr_fuse(W after task 1, W trained on task 2)."""
+    tasks = _tasks()
+    method = _learned(SMALL, tasks[:1])
+    kept = method.adapter_.clone()
+    trained = {}
+    original = method._fuse
+
+    def spy(previous, new, first):
+        trained["previous"], trained["new"] = previous.clone(), new.clone()
+        return original(previous, new, first)
+
+    method._fuse = spy
+    method.learn(tasks[1], _context(1))
+    torch.testing.assert_close(trained["previous"], kept)
+    expected = qr_fuse(kept, trained["new"], SMALL.get("fusion_bias", 0.6))
+    torch.testing.assert_close(method.adapter_, expected)
+    assert _relative(method.adapter_, trained["new"]) > 1e-4  # fusion changed something

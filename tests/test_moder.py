@@ -355,3 +355,96 @@ def test_world_mtil_moder_transfer_beats_zero_shot(tmp_path, cache_dir):
     print(metrics)
     assert metrics["moder"]["transfer"] > metrics["zero-shot"]["transfer"]
     assert metrics["moder"]["last"] > metrics["zero-shot"]["last"] + 10
+
+
+# --- the mechanisms: each test fails when its mechanism breaks ----------------------------------
+
+
+def _hub_method(random_clip, config: dict):
+    """MoDER with a hand-made hub of four experts: two near "circle" keys, two near "star"."""
+    texts = TextEmbeddingCache(random_clip)
+    method = build_method("moder", {**FAST, **config})
+    width = random_clip.model.config.text_config.hidden_size
+    g = torch.Generator().manual_seed(4)
+    dim = random_clip.embed_dim
+    base = F.normalize(torch.randn(2, dim, generator=g), dim=-1)
+    keys = F.normalize(
+        torch.cat([base[0] + 0.2 * torch.randn(2, dim, generator=g),
+                   base[1] + 0.2 * torch.randn(2, dim, generator=g)]), dim=-1
+    )  # fmt: skip
+    contexts = torch.randn(4, 4, width, generator=g)
+    names = ["red circle", "blue circle", "green star", "blue square"]
+    method.hub_.add(range(4), names, ["toy"] * 4, [TEMPLATES] * 4, keys, contexts,
+                    F.normalize(torch.randn(4, dim, generator=g), dim=-1), keys)  # fmt: skip
+    return method, _context(random_clip, texts), base, keys, contexts
+
+
+def test_recomposition_mixes_the_retrieved_experts_contexts_by_their_weights(random_clip):
+    """p_u = encode(Σ_top-k softmax(cos(k_u, k_c)/τ) ctx_c + name of u): the nearest experts weigh
+    most (not every hub entry alike, not uniform weights)."""
+    method, ctx, base, keys, contexts = _hub_method(random_clip, {"k": 2, "tau": 0.1})
+    query = base[:1]  # near the two "circle" entries
+    sims = F.normalize(query, dim=-1) @ keys.T
+    top = sims.topk(2, dim=1)
+    assert set(top.indices[0].tolist()) == {0, 1}
+    weights = torch.softmax(top.values / 0.1, dim=1)
+    assert float((weights[0, 0] - weights[0, 1]).abs()) > 1e-3  # not uniform
+    mixed = torch.einsum("uk,ukcw->ucw", weights, contexts[top.indices])
+    names, templates = ["green circle"], [TEMPLATES]
+    with torch.inference_mode():
+        composed = method.compose(query, names, templates, ctx)
+        expected = method.encode_with_contexts(names, templates, mixed, ctx)
+        uniform = method.encode_with_contexts(names, templates, contexts[[0, 1]].mean(0)[None], ctx)
+        everything = method.encode_with_contexts(names, templates, contexts.mean(0)[None], ctx)
+    torch.testing.assert_close(composed, expected, atol=1e-5, rtol=0)
+    assert not torch.allclose(composed, uniform, atol=1e-4)
+    assert not torch.allclose(composed, everything, atol=1e-4)
+
+
+def test_global_mean_control_composes_every_hub_entry_alike(random_clip):
+    method, ctx, base, _, contexts = _hub_method(random_clip, {"composition": "global-mean"})
+    names, templates = ["green circle", "red star"], [TEMPLATES] * 2
+    with torch.inference_mode():
+        composed = method.compose(base, names, templates, ctx)
+        mean = contexts.mean(0)[None].expand(2, *contexts.shape[1:])
+        expected = method.encode_with_contexts(names, templates, mean, ctx)
+        # leave-one-out: the mean of the other entries
+        held_out = method.compose(base[:1], names[:1], templates[:1], ctx,
+                                  torch.tensor([[True, False, False, False]]))  # fmt: skip
+        others = method.encode_with_contexts(
+            names[:1], templates[:1], contexts[1:].mean(0)[None], ctx
+        )
+    torch.testing.assert_close(composed, expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(held_out, others, atol=1e-5, rtol=0)
+
+
+def test_untrained_experts_keep_the_initial_context(random_clip):
+    texts = TextEmbeddingCache(random_clip)
+    ctx = _context(random_clip, texts)
+    trained = build_method("moder", FAST)
+    untrained = build_method("moder", {**FAST, "experts": "untrained"})
+    trained.learn(_task(0, [0, 1, 2], random_clip), ctx)
+    untrained.learn(_task(0, [0, 1, 2], random_clip), _context(random_clip, texts))
+    initial = untrained.hub_.contexts[0]
+    assert torch.equal(untrained.hub_.contexts, initial.expand_as(untrained.hub_.contexts))
+    assert not torch.allclose(trained.hub_.contexts, untrained.hub_.contexts)
+
+
+def test_alpha_rule_picks_the_grid_value_the_leave_one_out_score_prefers(random_clip):
+    """α by leave-one-class-out: the chosen α maximizes the held-out score over the grid (and a
+    score that prefers zero-shot prototypes gives α = 0)."""
+    method, ctx, *_ = _hub_method(random_clip, {"alpha_grid": 11})
+    hub = method.hub_
+    with torch.inference_mode():
+        within, across = method.choose_alphas(ctx)
+        recomposed = method.compose(hub.keys, hub.names, hub.templates, ctx, torch.eye(4) > 0)
+    from driftless.methods.parts.expert_hub import within_dataset_score
+
+    grid = torch.linspace(0, 1, 11).tolist()
+    scores = [within_dataset_score(hub, method.smooth(recomposed, hub.keys, a),
+                                   random_clip.logit_scale, "images") for a in grid]  # fmt: skip
+    assert within == grid[max(range(11), key=scores.__getitem__)] and across == 0.0
+    hub.image_means = hub.keys.clone()  # each class's images sit on its zero-shot key
+    hub.prototypes = hub.keys.clone()
+    with torch.inference_mode():
+        assert method.choose_alphas(ctx)[0] == 0.0

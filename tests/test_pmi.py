@@ -255,3 +255,52 @@ def test_world_cil_pmi_forgets_less_and_ends_higher_than_finetune_and_lwf(world_
     assert len(log) == 7  # tasks 2…8 replay their predecessors' classes
     assert all(entry["accuracy_by_maker"] >= 0.9 for entry in log)
     assert [entry["images"] for entry in log] == [4 * 8 * t for t in range(1, 8)]
+
+
+# -- the mechanism: replay of inverted images -------------------------------------------------------
+
+
+def _training_set(toy, made_model, monkeypatch, **config):
+    """What learning toy-cil's second task hands the training loop (no training is done), and the
+    model that learned the first task."""
+    import copy
+
+    import driftless.methods.pmi as pmi_module
+
+    method = copy.deepcopy(made_model[0])
+    method.config = method.config.model_copy(update=config)
+    previous = method.encoder_.frozen_copy()
+    seen = {}
+
+    def capture(encoder, images, loss, config, ctx, description=""):
+        seen["images"] = images
+        return torch.zeros(1)
+
+    monkeypatch.setattr(pmi_module, "train_loop", capture)
+    monkeypatch.setattr(method, "update_statistics", lambda *args: None)
+    method.learn(image_task_data(toy, 1), image_context(toy, seed=1))
+    images = seen["images"]
+    pixels = torch.stack([images[i][0] for i in range(len(images))])
+    labels = torch.tensor([images[i][1] for i in range(len(images))])
+    return pixels, labels, previous
+
+
+def test_old_classes_are_replayed_by_images_their_previous_model_recognizes(
+    toy, made_model, monkeypatch
+):
+    """Learning task 2 trains on its real images plus ``synthetic_per_class`` inverted images of
+    each task-1 class, which the model that learned task 1 classifies as their class (noise or a
+    blank would not be); ``replay = none`` trains on the real images only."""
+    benchmark = toy[0]
+    old = list(benchmark.tasks[0].class_ids)
+    new = set(benchmark.tasks[1].class_ids)
+    pixels, labels, previous = _training_set(toy, made_model, monkeypatch, synthetic_per_class=3)
+    synthetic = torch.isin(labels, torch.tensor(old))
+    assert int(synthetic.sum()) == 3 * len(old) and set(labels[~synthetic].tolist()) <= new
+    classifier = toy[2](LabelSpace.of(benchmark, old))
+    with torch.no_grad():
+        predicted = (F.normalize(previous(pixels[synthetic]), dim=-1) @ classifier.T).argmax(1)
+    positions = torch.tensor([old.index(c) for c in labels[synthetic].tolist()])
+    assert (predicted == positions).float().mean() >= 0.9
+    real, real_labels, _ = _training_set(toy, made_model, monkeypatch, replay="none")
+    assert set(real_labels.tolist()) <= new and len(real) == int((~synthetic).sum())

@@ -53,6 +53,11 @@ Our choices where the paper is silent (each a config field):
 - A class learned again (none of our protocols does this) restarts from its expert's context.
 - Entries loaded with ``hub_path`` are retrieval sources only; this run's classes use the experts
   this run trained.
+
+Controls (switches that remove one mechanism; docs/methods/moder.md has their tables over seeds):
+``experts = "untrained"`` keeps every expert at its initial context (prompt wording only);
+``composition = "global-mean"`` composes every hub entry with one weight instead of retrieving;
+a fixed ``alpha`` (0: zero-shot prototypes for unseen classes; 1: no smoothing).
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ from driftless.methods.parts.expert_hub import (
     load_hub,
     retrieve,
     save_hub,
+    uniform_weights,
     within_dataset_score,
 )
 from driftless.methods.parts.prompt_learner import (
@@ -88,6 +94,7 @@ from driftless.methods.parts.text_classifier import cosine_logits
 from driftless.methods.registry import register_method
 
 Composition = Literal["contexts", "prototypes", "offsets"]
+Retrieval = Literal["retrieval", "global-mean"]
 
 
 class MoDERConfig(PromptTrainingConfig):
@@ -97,6 +104,14 @@ class MoDERConfig(PromptTrainingConfig):
     template_augmentation: bool = True
     """Train each expert with a template drawn at random per step and ensemble all templates in
     its prototype; False: the class's first template only, in training and in the prototype."""
+
+    experts: Literal["trained", "untrained"] = "trained"
+    """``untrained`` (a control): the experts keep their initial context ("a photo of a") — the
+    hub then holds the prompt wording only, nothing learned from images."""
+
+    composition: Retrieval = "retrieval"
+    """How an unseen class picks its experts: top-k retrieval by key similarity with weights
+    softmax(cos / τ) (MoDER), or ``global-mean`` (a control): every hub entry with one weight."""
 
     shift_penalty: float = Field(default=100.0, ge=0.0)
     """Weight λ of λ · ‖mean_c t_c(ctx_c) − mean_c t_c(ctx_c⁰)‖² over the task's prompts in
@@ -220,7 +235,10 @@ class MoDER:
         ``compose`` says). ``exclude`` (U, N) bars hub rows (leave-one-out)."""
         hub = self.hub_
         assert hub.keys is not None and hub.contexts is not None and hub.prototypes is not None
-        rows, weights = retrieve(queries, hub.keys, self.config.k, self.config.tau, exclude)
+        if self.config.composition == "global-mean":
+            rows, weights = uniform_weights(queries, hub.keys, exclude)
+        else:
+            rows, weights = retrieve(queries, hub.keys, self.config.k, self.config.tau, exclude)
         if self.config.compose == "contexts":
             mixed = torch.einsum("uk,ukcw->ucw", weights, hub.contexts[rows])
             return self.encode_with_contexts(names, templates, mixed, ctx)
@@ -379,7 +397,10 @@ class MoDER:
                 shift = prototypes.mean(dim=0) - reference[rows.to(reference.device)].mean(dim=0)
                 return prototypes, config.shift_penalty * shift.pow(2).sum()
 
-            contexts = fit_task_contexts(initial, step, data, space, ctx, config)
+            if config.experts == "trained":
+                contexts = fit_task_contexts(initial, step, data, space, ctx, config)
+            else:
+                contexts = initial
             with torch.no_grad():
                 refined = prompts.prototypes(contexts.to(ctx.device)).cpu()
         zero_shot = ctx.text_embeddings(space).detach().float().cpu().clone()

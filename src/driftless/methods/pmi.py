@@ -31,6 +31,10 @@ definition, each a switch: the real images' CE covers their own task's classes (
 and the distillation runs on the real images too (``distill_on = "all"``; "synthetic" is the
 literal reading). On world-cil the first cuts forgetting; the second gains Last and Avg for about
 one point of forgetting (docs/methods/pmi.md, ablations).
+
+Control: ``replay = "none"`` runs the same recipe (frozen previous model, distillation, local CE,
+class balance) with no synthetic image at all — LwF with PMI's recipe — so that the replay's own
+contribution can be measured (docs/methods/pmi.md, "Does the replay pay?").
 """
 
 from __future__ import annotations
@@ -69,6 +73,10 @@ class PMIConfig(ImageTrainingConfig, InversionConfig):
     """Hyper-parameters of :class:`PMI`: training (:class:`ImageTrainingConfig`), synthesis
     (:class:`InversionConfig`) and the fields below."""
 
+    replay: Literal["images", "none"] = "images"
+    """Old classes in training: images synthesized by model inversion (PMI), or none (a control:
+    the same recipe — frozen copy of the previous model, distillation on the real images with
+    ``distill_on = "all"``, local CE — with no replay at all)."""
     train_last_blocks: int | None = Field(default=2, ge=1)
     """Train the last N blocks (+ final layer norm and projection); None trains the whole tower."""
     iterations: int | None = Field(default=60, ge=1)
@@ -152,11 +160,13 @@ class PMI(Finetune):
         )
         dataset: Dataset = data.images
         previous = None
+        labels = data.labels
         if len(old):
             previous = encoder.frozen_copy()
-            pixels, labels = self.synthesize(previous, old, ctx, data.task.name)
-            dataset = ConcatDataset([data.images, _Pixels(pixels.cpu(), labels.cpu())])
-        labels = data.labels if previous is None else torch.cat([data.labels, labels.cpu()])
+            if config.replay == "images":
+                pixels, synthetic = self.synthesize(previous, old, ctx, data.task.name)
+                dataset = ConcatDataset([data.images, _Pixels(pixels.cpu(), synthetic.cpu())])
+                labels = torch.cat([data.labels, synthetic.cpu()])
         loss = self.task_loss_with_replay(data, old, previous, ctx, labels)
         train_loop(encoder, dataset, loss, config, ctx, f"{self.name} {data.task.name}")
         self.update_statistics(encoder, data, ctx)

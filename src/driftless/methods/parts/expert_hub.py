@@ -198,6 +198,22 @@ def retrieve(
     return indices, torch.softmax(top / tau, dim=1)
 
 
+def uniform_weights(
+    queries: torch.Tensor, keys: torch.Tensor, exclude: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every key for every query, with equal weights: the global mean of the hub, no retrieval
+    (MoDER's ``composition = "global-mean"`` control). Returns indices (Q, N) and weights (Q, N),
+    each row 1 / (number of keys the query may use), 0 on excluded keys."""
+    allowed = torch.ones(len(queries), len(keys), dtype=torch.bool)
+    if exclude is not None:
+        allowed &= ~exclude.cpu()
+    counts = allowed.sum(dim=1, keepdim=True)
+    if bool((counts == 0).any()):
+        raise ValueError("uniform_weights: no key left to use")
+    rows = torch.arange(len(keys)).expand(len(queries), len(keys))
+    return rows, allowed.float() / counts
+
+
 def within_dataset_score(
     hub: ExpertHub, smoothed: torch.Tensor, scale: float, criterion: str
 ) -> float:
