@@ -66,7 +66,9 @@ def _summary(doc: str) -> str:
 def builtin_method_entries() -> list[MethodEntry]:
     """Every built-in method, sorted by name, from the source of ``driftless/methods/*.py``."""
     classes: dict[str, _ParsedClass] = {}
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    here = Path(__file__).parent
+    # the parts are parsed too: a method may inherit ``inputs`` from a shared base class there
+    for path in sorted(here.glob("parts/*.py")) + sorted(here.glob("*.py")):
         if path.stem in _NOT_METHOD_MODULES:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
