@@ -19,8 +19,9 @@ install: $(STAMP)
 run: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/driftless run
 
+# one worker per core (pytest-xdist); tests sharing an expensive fixture run on one worker (loadgroup)
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 # the suite against the lowest versions pyproject.toml declares, in a venv of its own
 OLDEST := .venv-oldest
@@ -34,7 +35,7 @@ $(OLDEST)/.installed: pyproject.toml scripts/lowest_versions.py
 
 test-oldest: $(OLDEST)/.installed
 	$(OLDEST)/bin/pip list --format=freeze | grep -i -E '^(torch|transformers|lightning|numpy)=='
-	HF_HUB_OFFLINE=1 $(OLDEST)/bin/python -m pytest -q
+	HF_HUB_OFFLINE=1 $(OLDEST)/bin/python -m pytest -q -n auto --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -7,6 +7,12 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one worker per core: a worker's torch and BLAS pools take one thread each,
+    # or the workers' threads would spin-wait for each other's cores (several times slower)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import pytest
 
@@ -43,3 +49,13 @@ def world_cil_results(tmp_path_factory):
         "cache_dir": tmp_path_factory.mktemp("cache"),
     })  # fmt: skip
     return build_results(run(config, progress=False)), out
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``--dist loadgroup``): every test that uses the shared world-cil run goes
+    to one worker, so the run is made once; the multi-process (DDP) tests share one worker too."""
+    for item in items:
+        if "world_cil_results" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("world-cil-run"))
+        elif item.nodeid.startswith("tests/test_distributed.py"):
+            item.add_marker(pytest.mark.xdist_group("ddp"))
