@@ -135,6 +135,10 @@ class Session:
         self.engine = Engine(config, progress=False)
         self.engine.out.mkdir(parents=True, exist_ok=True)
         self.fabric = Fabric(accelerator=config.accelerator, devices=1, precision="32-true")
+        # what the engine's run() sets before its loop, and its feature extraction and
+        # evaluation read
+        self.engine.fabric = self.fabric
+        self.engine.num_workers = 0
         self.benchmark = load_benchmark(config.benchmark, config.data_root)
         self.backbone = load_backbone(config.backbone).to(self.fabric.device)
         self.texts = TextEmbeddingCache(self.backbone, batch_size=config.batch_size)

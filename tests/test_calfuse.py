@@ -281,6 +281,8 @@ SWITCHES = [
     {"distillation": False},
     {"replay_covariance": "shared"},
     {"batch_size": 7, "fuse_first_task": False},
+    {"calibration_data": "holdout"},
+    {"train_share": "adapted"},
 ]
 
 
@@ -418,3 +420,37 @@ def test_fusion_runs_after_every_task_with_the_previous_adapter_as_old():
     expected = qr_fuse(kept, trained["new"], SMALL.get("fusion_bias", 0.6))
     torch.testing.assert_close(method.adapter_, expected)
     assert _relative(method.adapter_, trained["new"]) > 1e-4  # fusion changed something
+
+
+def test_holdout_calibration_sets_aside_a_share_of_every_class():
+    """``calibration_data = holdout``: per class, round(share · n) samples (at least one, never
+    all) are set aside, disjoint from the rows W trains on, and together they cover the task."""
+    method = build_method("calfuse", {"calibration_data": "holdout", "calibration_holdout": 0.3})
+    targets = torch.tensor([0] * 10 + [1] * 4 + [2] * 2)
+    kept, held = method._holdout_split(targets, torch.Generator().manual_seed(0))
+    assert sorted(kept.tolist() + held.tolist()) == list(range(len(targets)))
+    assert torch.bincount(targets[held]).tolist() == [3, 1, 1]
+    assert torch.bincount(targets[kept]).tolist() == [7, 3, 1]
+
+
+def test_holdout_calibration_fits_the_share_on_the_held_out_features():
+    """The share is refined on the held-out real features: W never trained on them, so (a, b)
+    end elsewhere than when they are fitted on the replayed Gaussians; and W itself is trained
+    on the kept rows only (it differs from W trained on all of them)."""
+    tasks = _tasks()[:2]
+    replay = _learned(SMALL, tasks)
+    holdout = _learned({**SMALL, "calibration_data": "holdout"}, tasks)
+    assert (holdout.slope_, holdout.bias_) != (replay.slope_, replay.bias_)
+    assert _relative(holdout.adapter_, replay.adapter_) > 1e-4
+
+
+def test_adapted_training_is_the_uncalibrated_adapter_plus_a_calibration():
+    """``train_share = adapted``: W trains through ĝ alone, so every W equals the one
+    ``calibration = off`` trains (same draws, same teacher); only the refined share then mixes
+    in the original feature."""
+    tasks = _tasks()
+    off = _learned({**SMALL, "calibration": "off"}, tasks)
+    adapted = _learned({**SMALL, "train_share": "adapted"}, tasks)
+    torch.testing.assert_close(adapted.adapter_, off.adapter_, rtol=0, atol=1e-5)
+    features = _probe()
+    assert _relative(adapted.features(features, LOGIT_SCALE), off.features(features, LOGIT_SCALE)) > 1e-3

@@ -66,6 +66,8 @@ from driftless.methods.parts.prompt_learner import cpu_threads
 from driftless.methods.registry import register_method
 
 Calibration = Literal["dynamic", "scalar-per-task", "off"]
+CalibrationData = Literal["replay", "holdout"]
+TrainShare = Literal["calibrated", "adapted"]
 Fusion = Literal["qr", "svd", "none", "average"]
 Replay = Literal["gaussian", "none"]
 
@@ -100,6 +102,20 @@ class CalFuseConfig(MethodConfig):
 
     calibration_per_class: int = Field(default=32, gt=0)
     """Replayed features per seen class used to refine (a, b)."""
+
+    calibration_data: CalibrationData = "replay"
+    """What (a, b) are fitted on: replayed features of every seen class (the Gaussians W was
+    trained on), or ``holdout``: real features of the task's classes that W did not train on (the
+    share ``calibration_holdout`` of each class, set aside before training) with replayed features
+    of the earlier classes, each class weighted equally."""
+
+    calibration_holdout: float = Field(default=0.2, gt=0.0, lt=1.0)
+    """Share of each task class's samples set aside for ``calibration_data = holdout``."""
+
+    train_share: TrainShare = "calibrated"
+    """The feature W trains through: the calibrated mix h with the previous (a, b), or the adapted
+    feature ĝ alone (λ = 0 while training), so that the calibration mixes two distinct features
+    after the fact instead of one W co-adapted to the mix."""
 
     fusion: Fusion = "qr"
     """How W_new merges into W_old after each task: QR (CalFuse), SVD (RAPF), none (keep W_new),
@@ -236,6 +252,12 @@ class CalFuse:
         previous = self.adapter_ if self.adapter_ is not None else torch.eye(dim)
         previous = previous.float().to(device)
 
+        holdout = None
+        if self._calibrating() and self.config.calibration_data == "holdout":
+            kept, held = self._holdout_split(targets, ctx.generator)
+            holdout = (features[held], targets[held])
+            features, targets = features[kept], targets[kept]
+
         with cpu_threads(device, self.config.cpu_threads):
             trained = self._train_adapter(
                 features, targets, seen.class_ids, seen_texts, old_ids, old_texts, previous, ctx
@@ -244,7 +266,26 @@ class CalFuse:
             self.stats_.update(data.features, data.labels)
             self.seen_class_ids_ = list(seen.class_ids)
             self.seen_texts_ = seen_texts.cpu()
-            self._refine_calibration(ctx)
+            self._refine_calibration(ctx, holdout, old_ids)
+
+    def _calibrating(self) -> bool:
+        # whether (a, b) are refined after each task
+        return self.config.calibration != "off" and self.config.calibration_steps > 0
+
+    def _holdout_split(
+        self, targets: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # per class, a random share calibration_holdout of its samples (at least one, and at
+        # least one left to train on when the class has two or more) is set aside
+        kept, held = [], []
+        for column in torch.unique(targets).tolist():
+            rows = torch.nonzero(targets.cpu() == column).flatten()
+            rows = rows[torch.randperm(len(rows), generator=generator)]
+            count = min(len(rows) - 1, max(1, round(self.config.calibration_holdout * len(rows))))
+            held.append(rows[:count])
+            kept.append(rows[count:])
+        device = targets.device
+        return torch.cat(kept).sort().values.to(device), torch.cat(held).sort().values.to(device)
 
     def _gaussians(self, class_ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         # float32 means and Cholesky factors of the stored Gaussians of class_ids
@@ -302,13 +343,15 @@ class CalFuse:
                     draws, owners = draws.to(device), owners.to(device)
                     inputs = torch.cat([inputs, draws])
                     labels = torch.cat([labels, old_columns[owners]])
-                h = self.embed(inputs, adapter, seen_texts, scale, slope, bias)
+                h = self._training_feature(inputs, adapter, seen_texts, scale, slope, bias)
                 logits = scale * h @ seen_texts.T
                 loss = F.cross_entropy(logits, labels)
                 if distilling:
                     assert old_texts is not None
                     with torch.no_grad():
-                        teacher_h = self.embed(draws, previous, old_texts, scale, slope, bias)
+                        teacher_h = self._training_feature(
+                            draws, previous, old_texts, scale, slope, bias
+                        )
                     student = logits[-len(draws) :, old_columns]
                     loss = loss + config.distillation_weight * distillation_loss(
                         student, scale * teacher_h @ old_texts.T, config.distillation_temperature
@@ -318,6 +361,20 @@ class CalFuse:
                 optimizer.step()
                 ctx.log_metrics({"loss": loss.detach()})
         return adapter.detach()
+
+    def _training_feature(
+        self,
+        features: torch.Tensor,
+        adapter: torch.Tensor,
+        texts: torch.Tensor,
+        scale: float,
+        slope: float,
+        bias: float,
+    ) -> torch.Tensor:
+        # the feature W trains through: h with the previous calibration, or ĝ alone
+        if self.config.train_share == "adapted":
+            return F.normalize(F.normalize(features.float(), dim=-1) @ adapter.T, dim=-1)
+        return self.embed(features, adapter, texts, scale, slope, bias)
 
     def _fuse(self, previous: torch.Tensor, trained: torch.Tensor, first: bool) -> torch.Tensor:
         config = self.config
@@ -329,19 +386,42 @@ class CalFuse:
             return svd_fuse(previous, trained, config.fusion_bias)
         return average_fuse(previous, trained, config.average_weight)
 
-    def _refine_calibration(self, ctx: Context) -> None:
-        # fit (a, b) by Adam on replayed features of every seen class, W fixed
+    def _refine_calibration(
+        self,
+        ctx: Context,
+        holdout: tuple[torch.Tensor, torch.Tensor] | None = None,
+        old_ids: list[int] | None = None,
+    ) -> None:
+        # fit (a, b) by Adam, W fixed, on replayed features of every seen class, or on the
+        # held-out real features of the task's classes and replayed features of the earlier ones
         config = self.config
-        if config.calibration == "off" or config.calibration_steps == 0:
+        if not self._calibrating():
             return
         assert self.adapter_ is not None and self.seen_texts_ is not None
         device = ctx.device
         scale = float(ctx.backbone.logit_scale)
-        means, factors = self._gaussians(self.seen_class_ids_)
-        draws, owners = sample_gaussians(
-            means, factors, config.calibration_per_class, ctx.generator
-        )
-        draws, owners = draws.to(device), owners.to(device)
+        weights = None
+        if holdout is None:
+            means, factors = self._gaussians(self.seen_class_ids_)
+            draws, owners = sample_gaussians(
+                means, factors, config.calibration_per_class, ctx.generator
+            )
+            draws, owners = draws.to(device), owners.to(device)
+        else:
+            draws, owners = holdout
+            if old_ids:
+                column = {c: i for i, c in enumerate(self.seen_class_ids_)}
+                means, factors = self._gaussians(old_ids)
+                replayed, which = sample_gaussians(
+                    means, factors, config.calibration_per_class, ctx.generator
+                )
+                old_columns = torch.tensor([column[c] for c in old_ids])
+                draws = torch.cat([draws, replayed.to(device)])
+                owners = torch.cat([owners, old_columns[which].to(device)])
+            # every class counts equally, however many samples it has here
+            counts = torch.bincount(owners, minlength=len(self.seen_class_ids_)).float()
+            weights = (1.0 / counts.clamp(min=1.0))[owners]
+            weights = weights / weights.sum()
         texts = self.seen_texts_.to(device)
         adapter = self.adapter_.to(device)
         slope = torch.nn.Parameter(torch.tensor(float(self.slope_), device=device))
@@ -351,7 +431,8 @@ class CalFuse:
         with torch.enable_grad():
             for _ in range(config.calibration_steps):
                 h = self.embed(draws, adapter, texts, scale, slope, bias, share_grad=True)
-                loss = F.cross_entropy(scale * h @ texts.T, owners)
+                losses = F.cross_entropy(scale * h @ texts.T, owners, reduction="none")
+                loss = losses.mean() if weights is None else (losses * weights).sum()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
