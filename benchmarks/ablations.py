@@ -6,10 +6,14 @@
         --variants 'pmi' 'replay=none'
 
 For every seed s and every variant (the full method and its controls, below) one engine run, in
-this process: ``RunConfig(seed=s)`` on the benchmark with the class order ``seed:<s>``
-(class-incremental benchmarks; ``<benchmark>@seed:<s>``), so a seed changes the class order as well
-as every random draw of the method. Multi-domain benchmarks keep their dataset order (only the
-method's draws change). Prints, per variant and metric, the mean ± standard deviation over seeds
+this process: ``RunConfig(seed=s)`` on the benchmark as that run seed gives it — on the embedded
+benchmarks (``order: run-seed``, ``seed: run-seed``) the seed draws the class order
+(``seed:<1993 + s>``) and the images, exactly as ``driftless run --seeds`` does; other
+class-incremental benchmarks take the class order ``seed:<s>`` — so a seed changes the data as well
+as every random draw of the method. ``driftless run --seeds 0-4 --method m --method 'm[k=v]'``
+followed by ``driftless compare <out> --baseline m`` gives the same table in one command; this
+script adds controls that are not a setting (``hub_from``) and resumes from its JSON.
+Prints, per variant and metric, the mean ± standard deviation over seeds
 and the paired difference to the full method (variant − full, same seed) with its 95 % Student-t
 confidence interval (scipy.stats.t), and how many seeds the full method wins. Writes JSON after
 every run (default ``benchmarks/results/ablations_<method>_<benchmark>.json``) and reuses the runs
@@ -110,9 +114,13 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
 
 
 def benchmark_for_seed(benchmark: str, seed: int) -> str:
-    """The benchmark with the class order of ``seed`` (class-incremental), else as it is."""
+    """The benchmark as the run seed ``seed`` gives it: as it is where its spec draws the class
+    order from the run seed (``order: run-seed``, as ``driftless run --seeds`` does), else with the
+    class order ``seed:<seed>`` (class-incremental) or as it is."""
     spec = load_benchmark_spec(benchmark)
-    return f"{benchmark}@seed:{seed}" if spec.protocol == "class-incremental" else benchmark
+    if "class order" in spec.seed_varies() or spec.protocol != "class-incremental":
+        return benchmark
+    return f"{benchmark}@seed:{seed}"
 
 
 class Session:
@@ -139,7 +147,7 @@ class Session:
         # evaluation read
         self.engine.fabric = self.fabric
         self.engine.num_workers = 0
-        self.benchmark = load_benchmark(config.benchmark, config.data_root)
+        self.benchmark = load_benchmark(config.benchmark, config.data_root, run_seed=seed)
         self.backbone = load_backbone(config.backbone).to(self.fabric.device)
         self.texts = TextEmbeddingCache(self.backbone, batch_size=config.batch_size)
         self.texts(LabelSpace.of(self.benchmark, range(len(self.benchmark.classes))))
@@ -311,9 +319,14 @@ def main() -> None:
     tag = "" if not base else "_" + "_".join(f"{k}-{v}" for k, v in sorted(base.items()))
     out = args.out or RESULTS / f"ablations_{args.method}_{args.benchmark}{tag}.json"
 
+    # what a seed changes in the data; runs stored under another rule (before the run seed drew
+    # the images) are redone
+    data_rule = "run-seed" if load_benchmark_spec(args.benchmark).seed_varies() else "seed-order"
     stored: dict[str, Any] = {}
     if out.exists() and not args.fresh:
         stored = json.loads(out.read_text())
+        if stored.get("data_rule", "seed-order") != data_rule:
+            stored = {}
     runs: dict[str, dict[int, dict]] = {}
     for name, entry in stored.get("variants", {}).items():
         current = {**base, **variants[name]} if name in variants else None
@@ -329,7 +342,8 @@ def main() -> None:
             ),
             "method": args.method,
             "benchmark": args.benchmark,
-            "class_order": "seed:<seed>" if protocol == "class-incremental" else "the spec's",
+            "class_order": benchmark_for_seed(args.benchmark, 0).replace(":0", ":<seed>"),
+            "data_rule": data_rule,
             "base": base,
             "threads": args.threads,
             "machine": platform.platform(),

@@ -453,4 +453,7 @@ def test_adapted_training_is_the_uncalibrated_adapter_plus_a_calibration():
     adapted = _learned({**SMALL, "train_share": "adapted"}, tasks)
     torch.testing.assert_close(adapted.adapter_, off.adapter_, rtol=0, atol=1e-5)
     features = _probe()
-    assert _relative(adapted.features(features, LOGIT_SCALE), off.features(features, LOGIT_SCALE)) > 1e-3
+    assert (
+        _relative(adapted.features(features, LOGIT_SCALE), off.features(features, LOGIT_SCALE))
+        > 1e-3
+    )
