@@ -457,3 +457,14 @@ def test_adapted_training_is_the_uncalibrated_adapter_plus_a_calibration():
         _relative(adapted.features(features, LOGIT_SCALE), off.features(features, LOGIT_SCALE))
         > 1e-3
     )
+
+
+def test_refit_keeps_the_held_out_share_and_trains_w_again_on_every_sample():
+    """``calibration_refit``: (a, b) are those fitted on the held-out rows (as without refit), and
+    W is trained again afterwards, so it is not the matrix the share was fitted with."""
+    tasks = _tasks()[:1]
+    config = {**SMALL, "calibration_data": "holdout", "train_share": "adapted"}
+    once = _learned(config, tasks)
+    refit = _learned({**config, "calibration_refit": True}, tasks)
+    assert (refit.slope_, refit.bias_) == (once.slope_, once.bias_)
+    assert _relative(refit.adapter_, once.adapter_) > 1e-4

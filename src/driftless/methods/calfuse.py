@@ -41,8 +41,12 @@ W_old = I (``fuse_first_task``); distillation only on the replayed features, ove
 
 Ablation switches: ``calibration`` dynamic | scalar-per-task (a = 0: one λ per task, refined after
 each) | off (λ = 0: h = ĝ, RAPF's feature); ``fusion`` qr | svd (RAPF) | none | average;
-``replay`` gaussian | none; ``distillation`` on | off. Their effect on ``world-cil``, with the
-commands that measured it: docs/methods/calfuse.md.
+``replay`` gaussian | none; ``distillation`` on | off. Two revisions of the calibration that were
+measured and did not pay (defaults unchanged): ``calibration_data = holdout`` fits (a, b) on real
+features of the task set aside from W's training instead of the replayed Gaussians W trained on,
+and ``train_share = adapted`` trains W through ĝ alone, so the share mixes two distinct features
+after the fact. Their effect on ``world-cil`` and ``world-mtil``, with the commands that measured
+it: docs/methods/calfuse.md.
 """
 
 from __future__ import annotations
@@ -111,6 +115,10 @@ class CalFuseConfig(MethodConfig):
 
     calibration_holdout: float = Field(default=0.2, gt=0.0, lt=1.0)
     """Share of each task class's samples set aside for ``calibration_data = holdout``."""
+
+    calibration_refit: bool = False
+    """With ``calibration_data = holdout``: after the share is fitted, train W again from W_old on
+    every sample of the task, held-out ones included (cross-fitting; twice the training time)."""
 
     train_share: TrainShare = "calibrated"
     """The feature W trains through: the calibrated mix h with the previous (a, b), or the adapted
@@ -253,6 +261,7 @@ class CalFuse:
         previous = previous.float().to(device)
 
         holdout = None
+        all_features, all_targets = features, targets
         if self._calibrating() and self.config.calibration_data == "holdout":
             kept, held = self._holdout_split(targets, ctx.generator)
             holdout = (features[held], targets[held])
@@ -267,6 +276,14 @@ class CalFuse:
             self.seen_class_ids_ = list(seen.class_ids)
             self.seen_texts_ = seen_texts.cpu()
             self._refine_calibration(ctx, holdout, old_ids)
+            if holdout is not None and self.config.calibration_refit:
+                # cross-fitting: the share was fitted on samples this W never saw; W is then
+                # trained again, from W_old, on every sample of the task, and keeps that share
+                trained = self._train_adapter(
+                    all_features, all_targets, seen.class_ids, seen_texts, old_ids, old_texts,
+                    previous, ctx,
+                )  # fmt: skip
+                self.adapter_ = self._fuse(previous, trained, first=not old_ids).cpu()
 
     def _calibrating(self) -> bool:
         # whether (a, b) are refined after each task
