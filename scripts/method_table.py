@@ -55,6 +55,11 @@ def _cell(values: list[float], digits: int = 2) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("results", type=Path, nargs="+")
+    parser.add_argument(
+        "--no-time",
+        action="store_true",
+        help="leave out the time column (timings measured on a shared, busy machine mislead)",
+    )
     args = parser.parse_args()
     by_seed: dict[int, dict] = defaultdict(dict)
     benchmarks = set()
@@ -73,15 +78,16 @@ def main() -> None:
             rows[name]["seconds"].append(m["timings"]["total_seconds"])
     classes = available_methods()
     names = sorted(rows, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
-    print("| method | paper | inputs | Avg | Last | Forgetting | CI-Transfer | time (s) | seeds |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    time_head, time_rule = ("", "") if args.no_time else (" time (s) |", "---:|")
+    print(f"| method | paper | inputs | Avg | Last | Forgetting | CI-Transfer |{time_head} seeds |")
+    print(f"|---|---|---|---:|---:|---:|---:|{time_rule}---:|")
     for name in names:
         row = rows[name]
         base = name.split("[", 1)[0]
         inputs = classes[base].inputs if base in classes else "?"
         cells = " | ".join(_cell(row[k]) for k in METRICS)
-        seconds = statistics.mean(row["seconds"])
-        print(f"| `{name}` | {PAPERS.get(base, '')} | {inputs} | {cells} | {seconds:.1f} | "
+        seconds = "" if args.no_time else f" {statistics.mean(row['seconds']):.1f} |"
+        print(f"| `{name}` | {PAPERS.get(base, '')} | {inputs} | {cells} |{seconds} "
               f"{len(row['seconds'])} |")  # fmt: skip
 
 
