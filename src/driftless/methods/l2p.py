@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 
 from driftless.methods.base import MethodConfig
@@ -67,15 +67,35 @@ class L2PConfig(PromptedClassifierConfig):
     """Learning rate schedule (paper: constant)."""
     warmup_fraction: float = Field(default=0.0, ge=0, lt=1)
     """No warm-up in the paper."""
+    prompt_init: tuple[float, float] = (-1.0, 1.0)
+    """Interval [low, high) prompts and keys are drawn uniformly from (the PyTorch
+    re-implementation's [−1, 1]; the authors' JAX code draws from [0, 0.01))."""
+
+    @model_validator(mode="after")
+    def _check_prompt_init(self) -> L2PConfig:
+        low, high = self.prompt_init
+        if not low < high:
+            raise ValueError(f"l2p: prompt_init needs low < high, got [{low}, {high})")
+        return self
 
 
 class PromptPool(nn.Module):
     """M prompts of L_p tokens and their keys."""
 
-    def __init__(self, size: int, length: int, width: int, generator: torch.Generator):
+    def __init__(
+        self,
+        size: int,
+        length: int,
+        width: int,
+        generator: torch.Generator,
+        interval: tuple[float, float] = (-1.0, 1.0),
+    ):
         super().__init__()
-        self.prompts = nn.Parameter(torch.rand(size, length, width, generator=generator) * 2 - 1)
-        self.keys = nn.Parameter(torch.rand(size, width, generator=generator) * 2 - 1)
+        low, high = interval
+        prompts = torch.rand(size, length, width, generator=generator)
+        keys = torch.rand(size, width, generator=generator)
+        self.prompts = nn.Parameter(low + (high - low) * prompts)
+        self.keys = nn.Parameter(low + (high - low) * keys)
 
 
 @register_method
@@ -97,9 +117,11 @@ class L2P(PromptedClassifier):
         return (self.config.prompt_layer,)
 
     def build_prompts(self, tower: PromptedVisionTower, generator: torch.Generator) -> nn.Module:
-        """The pool: prompts and keys uniform in [−1, 1]."""
+        """The pool: prompts and keys uniform in ``prompt_init``."""
         config = self.config
-        return PromptPool(config.pool_size, config.prompt_length, tower.width, generator)
+        return PromptPool(
+            config.pool_size, config.prompt_length, tower.width, generator, config.prompt_init
+        )
 
     def choose_prompts(
         self, query: torch.Tensor, task_index: int | None
