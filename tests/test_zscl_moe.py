@@ -13,7 +13,7 @@ from torch import nn
 
 from driftless.errors import ConfigError, DataError
 from driftless.methods.base import LabelSpace
-from driftless.methods.parts.image_training import distillation_loss
+from driftless.methods.parts.losses import distillation_loss
 from driftless.methods.parts.moe_adapters import MoEAdapterLayer, MoEImageEncoder, top_k_gates
 from driftless.methods.parts.task_selector import NO_TASK, AutoencoderSelector, FeatureAutoencoder
 from driftless.methods.parts.text_classifier import cosine_logits

@@ -20,6 +20,21 @@ def _load_blas_pools() -> None:
 
 
 @contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Within the block, torch uses ``threads`` intra-op threads; its previous setting is restored
+    afterwards. ``None`` changes nothing."""
+    if threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
 def limited_threads(threads: int | None) -> Iterator[None]:
     """Within the block, torch and every BLAS/OpenMP pool use at most ``threads`` threads; the
     previous limits are restored afterwards. ``None`` changes nothing."""
@@ -29,10 +44,5 @@ def limited_threads(threads: int | None) -> Iterator[None]:
     from threadpoolctl import threadpool_limits
 
     _load_blas_pools()
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with threadpool_limits(limits=threads):
-            yield
-    finally:
-        torch.set_num_threads(previous)
+    with torch_threads(threads), threadpool_limits(limits=threads):
+        yield

@@ -25,13 +25,13 @@ costs O(M²) work.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
+from driftless.methods.base import Context, LabelSpace, MethodBase, TaskData, class_columns
 from driftless.methods.parts.random_features import RandomReLUFeatures
 from driftless.methods.parts.ridge import RecursiveRidge
 from driftless.methods.parts.untrained_classes import UntrainedClassesConfig, score_label_space
@@ -55,15 +55,15 @@ class ACILConfig(UntrainedClassesConfig):
 
 
 @register_method
-class ACIL:
+class ACIL(MethodBase[ACILConfig]):
     """ACIL / G-ACIL: recursive ridge on a random ReLU buffer, equal to joint training."""
 
-    name: ClassVar[str] = "acil"
-    inputs: ClassVar[str] = "features"
-    Config: ClassVar[type[MethodConfig]] = ACILConfig
+    name = "acil"
+    inputs = "features"
+    Config = ACILConfig
 
     def __init__(self, config: ACILConfig | None = None):
-        self.config = config or ACILConfig()
+        super().__init__(config)
         self.buffer_: RandomReLUFeatures | None = None
         self.ridge_: RecursiveRidge | None = None
         self.class_ids_: list[int] = []
@@ -81,8 +81,9 @@ class ACIL:
         known = set(self.class_ids_)
         self.class_ids_ += sorted({int(c) for c in data.labels.tolist()} - known)
         self.ridge_.grow_targets(len(self.class_ids_))
-        column = {c: i for i, c in enumerate(self.class_ids_)}
-        columns = torch.tensor([column[int(c)] for c in data.labels.tolist()], dtype=torch.long)
+        columns = torch.tensor(
+            class_columns(self.class_ids_, data.labels.tolist()), dtype=torch.long
+        )
         for rows, expanded in self.buffer_.chunks(features, self.config.batch_size):
             targets = F.one_hot(columns[rows], len(self.class_ids_)).to(torch.float64)
             self.ridge_.update(expanded, targets)
@@ -92,8 +93,10 @@ class ACIL:
 
         def score(class_ids: list[int]) -> torch.Tensor:
             assert self.buffer_ is not None and self.ridge_ is not None
-            column = {c: i for i, c in enumerate(self.class_ids_)}
-            return self.buffer_(batch) @ self.ridge_.weights[:, [column[c] for c in class_ids]]
+            return (
+                self.buffer_(batch)
+                @ self.ridge_.weights[:, class_columns(self.class_ids_, class_ids)]
+            )
 
         return score_label_space(
             self.name, batch, label_space, ctx, set(self.class_ids_), score,

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    Protocol,
+    TypeVar,
+    cast,
+    runtime_checkable,
+)
 
 import numpy as np
 import torch
@@ -59,9 +69,43 @@ class LabelSpace:
 
     def positions(self, labels: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Global labels → column indices in this label space (-1 where absent)."""
-        lookup = {c: i for i, c in enumerate(self.class_ids)}
+        lookup = column_index(self.class_ids)
         values = labels.tolist() if hasattr(labels, "tolist") else list(labels)
         return torch.tensor([lookup.get(int(v), -1) for v in values], dtype=torch.long)
+
+    def columns(self, class_ids: Iterable[int]) -> list[int]:
+        """The column of each of ``class_ids`` in this label space; a class not in it is a KeyError."""
+        return class_columns(self.class_ids, class_ids)
+
+    def position_table(self, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A function global labels (on ``device``) → column indices here (-1 where absent):
+        :meth:`positions` as one gather on the device, without a trip to the CPU."""
+        table = torch.full((max(self.class_ids) + 1,), -1, dtype=torch.long)
+        table[list(self.class_ids)] = torch.arange(len(self))
+        table = table.to(device)
+        return lambda labels: table[labels]
+
+    def subspace(self, class_ids: Iterable[int]) -> LabelSpace:
+        """The classes of this label space that are in ``class_ids``, in this label space's order."""
+        wanted = set(class_ids)
+        keep = [i for i, c in enumerate(self.class_ids) if c in wanted]
+        return LabelSpace(
+            tuple(self.class_ids[i] for i in keep),
+            tuple(self.names[i] for i in keep),
+            tuple(self.templates[i] for i in keep),
+            tuple(self.datasets[i] for i in keep),
+        )
+
+
+def column_index(class_ids: Sequence[int]) -> dict[int, int]:
+    """Class id → its position in ``class_ids`` (a head's rows, a label space's columns)."""
+    return {c: i for i, c in enumerate(class_ids)}
+
+
+def class_columns(order: Sequence[int], class_ids: Iterable[int]) -> list[int]:
+    """The position of each of ``class_ids`` in ``order``; a class not in ``order`` is a KeyError."""
+    index = column_index(order)
+    return [index[int(c)] for c in class_ids]
 
 
 @dataclass
@@ -95,7 +139,6 @@ class Context:
     text_embeddings: Callable[[LabelSpace], torch.Tensor]
     batch_size: int = 256
     progress: bool = True
-    extras: dict[str, Any] = field(default_factory=dict)
     tracker: Any = None
     """The engine's :class:`~driftless.engine.tracking.MethodTracker`; None outside a run."""
 
@@ -135,3 +178,22 @@ class Method(Protocol):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from :meth:`state_dict`."""
+
+
+ConfigT = TypeVar("ConfigT", bound=MethodConfig)
+
+
+class MethodBase(Generic[ConfigT]):
+    """An optional base for method classes: it declares the class attributes every method sets and
+    stores the config (``Config()``'s defaults when none is given). A subclass sets ``name``,
+    ``inputs`` and ``Config``, and adds its own state after ``super().__init__(config)``; it still
+    writes ``learn``, ``logits`` and the state dict itself, and stays a plain class satisfying
+    :class:`Method` (which does not require this base)."""
+
+    name: ClassVar[str]
+    inputs: ClassVar[Inputs]
+    Config: ClassVar[type[MethodConfig]]
+    config: ConfigT
+
+    def __init__(self, config: ConfigT | None = None):
+        self.config = config if config is not None else cast(ConfigT, self.Config())

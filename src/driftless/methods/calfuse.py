@@ -51,13 +51,20 @@ it: docs/methods/calfuse.md.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field, field_validator
 
-from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
+from driftless.methods.base import (
+    Context,
+    LabelSpace,
+    MethodBase,
+    MethodConfig,
+    TaskData,
+    class_columns,
+)
 from driftless.methods.parts.fusion import average_fuse, qr_fuse, svd_fuse
 from driftless.methods.parts.gaussian_replay import (
     CovarianceKind,
@@ -65,8 +72,8 @@ from driftless.methods.parts.gaussian_replay import (
     sample_gaussians,
 )
 from driftless.methods.parts.gaussian_stats import GaussianClassStats
-from driftless.methods.parts.image_training import distillation_loss
-from driftless.methods.parts.prompt_learner import cpu_threads
+from driftless.methods.parts.losses import distillation_loss
+from driftless.methods.parts.runtime import cpu_threads
 from driftless.methods.registry import register_method
 
 Calibration = Literal["dynamic", "scalar-per-task", "off"]
@@ -172,16 +179,16 @@ class CalFuseConfig(MethodConfig):
 
 
 @register_method
-class CalFuse:
+class CalFuse(MethodBase[CalFuseConfig]):
     """Linear adapter on the frozen image embedding, calibrated against the original feature per
     sample, trained with Gaussian replay and distillation, QR-fused into the previous adapter."""
 
-    name: ClassVar[str] = "calfuse"
-    inputs: ClassVar[str] = "features"
-    Config: ClassVar[type[MethodConfig]] = CalFuseConfig
+    name = "calfuse"
+    inputs = "features"
+    Config = CalFuseConfig
 
     def __init__(self, config: CalFuseConfig | None = None):
-        self.config = config or CalFuseConfig()
+        super().__init__(config)
         self.adapter_: torch.Tensor | None = None  # W (D, D)
         self.slope_ = self.config.calibration_slope if self.config.calibration == "dynamic" else 0.0
         self.bias_ = self.config.calibration_bias
@@ -255,8 +262,7 @@ class CalFuse:
         old_texts = None if self.seen_texts_ is None else self.seen_texts_.to(device)
         seen = data.seen_label_space
         seen_texts = ctx.text_embeddings(seen).detach().float().to(device)
-        column = {c: i for i, c in enumerate(seen.class_ids)}
-        targets = torch.tensor([column[int(c)] for c in data.labels.tolist()], device=device)
+        targets = torch.tensor(seen.columns(data.labels.tolist()), device=device)
         previous = self.adapter_ if self.adapter_ is not None else torch.eye(dim)
         previous = previous.float().to(device)
 
@@ -344,8 +350,7 @@ class CalFuse:
         if replaying:
             means, factors = self._gaussians(old_ids)
             per_class = self._replay_per_class(len(features), len(set(targets.tolist())))
-            column = {c: i for i, c in enumerate(seen_ids)}
-            old_columns = torch.tensor([column[c] for c in old_ids], device=device)
+            old_columns = torch.tensor(class_columns(seen_ids, old_ids), device=device)
         batch_size = min(config.batch_size or len(features), len(features))
         adapter = torch.nn.Parameter(previous.clone())
         optimizer = torch.optim.Adam([adapter], lr=config.lr)

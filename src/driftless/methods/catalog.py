@@ -54,6 +54,13 @@ def _class_attributes(node: ast.ClassDef) -> dict[str, object]:
     return values
 
 
+def _base_name(base: ast.expr) -> str:
+    """``Base`` of a base class written ``Base`` or ``Base[Config]``."""
+    if isinstance(base, ast.Subscript):
+        base = base.value
+    return base.id if isinstance(base, ast.Name) else ""
+
+
 def _is_register(decorator: ast.expr) -> bool:
     name = decorator.attr if isinstance(decorator, ast.Attribute) else getattr(decorator, "id", "")
     return name == "register_method"
@@ -77,7 +84,7 @@ def builtin_method_entries() -> list[MethodEntry]:
             if isinstance(node, ast.ClassDef):
                 classes[node.name] = _ParsedClass(
                     _class_attributes(node),
-                    [b.id for b in node.bases if isinstance(b, ast.Name)],
+                    [_base_name(b) for b in node.bases],
                     ast.get_docstring(node) or "",
                     module_doc,
                     any(_is_register(d) for d in node.decorator_list),

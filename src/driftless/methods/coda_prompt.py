@@ -33,7 +33,7 @@ parts/prompted_classifier.py (CLIP image embedding, linear head or CLIP's text e
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +41,6 @@ from pydantic import Field
 from torch import nn
 
 from driftless.errors import ConfigError
-from driftless.methods.base import MethodConfig
 from driftless.methods.parts.prompted_classifier import PromptedClassifier, PromptedClassifierConfig
 from driftless.methods.parts.vision_prompts import LayerPrompts, PromptedVisionTower
 from driftless.methods.registry import register_method
@@ -118,15 +117,15 @@ class TaskComponents(nn.Module):
 
 
 @register_method
-class CodaPrompt(PromptedClassifier):
+class CodaPrompt(PromptedClassifier[CodaPromptConfig]):
     """Prompts assembled from components by query attention; each task adds components orthogonal
     to the frozen ones of earlier tasks."""
 
-    name: ClassVar[str] = "coda-prompt"
-    Config: ClassVar[type[MethodConfig]] = CodaPromptConfig
+    name = "coda-prompt"
+    Config = CodaPromptConfig
 
     def __init__(self, config: CodaPromptConfig | None = None):
-        super().__init__(config or CodaPromptConfig())
+        super().__init__(config)
         self._width = 0
 
     def prompt_layers(self) -> tuple[int, ...]:

@@ -17,23 +17,22 @@ the optimizer restarts at every task while the context carries over.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import field_validator
 
-from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
+from driftless.methods.base import Context, LabelSpace, MethodBase, TaskData
 from driftless.methods.parts.prompt_learner import (
     PromptEncoder,
     PromptTrainingConfig,
     TemplatedPrompts,
-    cpu_threads,
     fit_task_contexts,
-    frozen,
     initial_context,
     reuse_encoder,
     split_template,
 )
+from driftless.methods.parts.runtime import cpu_threads, frozen
 from driftless.methods.parts.text_classifier import cosine_logits
 from driftless.methods.registry import register_method
 
@@ -55,15 +54,15 @@ class CoOpConfig(PromptTrainingConfig):
 
 
 @register_method
-class CoOp:
+class CoOp(MethodBase[CoOpConfig]):
     """CoOp: one learned prompt context shared by all classes, trained on each task in turn."""
 
-    name: ClassVar[str] = "coop"
-    inputs: ClassVar[str] = "features"
-    Config: ClassVar[type[MethodConfig]] = CoOpConfig
+    name = "coop"
+    inputs = "features"
+    Config = CoOpConfig
 
     def __init__(self, config: CoOpConfig | None = None):
-        self.config = config or CoOpConfig()
+        super().__init__(config)
         self.context_: torch.Tensor | None = None  # (n_ctx, width)
         self._encoder: PromptEncoder | None = None
         self._prototypes: dict[str, torch.Tensor] = {}

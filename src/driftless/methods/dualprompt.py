@@ -28,14 +28,13 @@ tasks than E-prompts is refused (the paper sizes the pool to the number of tasks
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 from pydantic import Field, field_validator
 from torch import nn
 
 from driftless.errors import ConfigError
-from driftless.methods.base import MethodConfig
 from driftless.methods.parts.prompted_classifier import PromptedClassifier, PromptedClassifierConfig
 from driftless.methods.parts.vision_prompts import (
     LayerPrompts,
@@ -101,15 +100,12 @@ class DualPrompts(nn.Module):
 
 
 @register_method
-class DualPrompt(PromptedClassifier):
+class DualPrompt(PromptedClassifier[DualPromptConfig]):
     """A shared G-prompt in early layers and per-task E-prompts, chosen by key, in later layers,
     both as prefixes of the attention's keys and values."""
 
-    name: ClassVar[str] = "dualprompt"
-    Config: ClassVar[type[MethodConfig]] = DualPromptConfig
-
-    def __init__(self, config: DualPromptConfig | None = None):
-        super().__init__(config or DualPromptConfig())
+    name = "dualprompt"
+    Config = DualPromptConfig
 
     def prompt_layers(self) -> tuple[int, ...]:
         """G-prompt layers, then E-prompt layers."""

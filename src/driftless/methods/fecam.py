@@ -25,13 +25,12 @@ Cost: a D×D float64 scatter matrix per class (D = 512: 2 MB per class).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from driftless.methods.base import Context, MethodConfig, TaskData
+from driftless.methods.base import Context, TaskData
 from driftless.methods.parts.gaussian_stats import GaussianClassStats
 from driftless.methods.parts.untrained_classes import GaussianStatsHead, UntrainedClassesConfig
 from driftless.methods.registry import register_method
@@ -55,16 +54,15 @@ class FeCAMConfig(UntrainedClassesConfig):
 
 
 @register_method
-class FeCAM(GaussianStatsHead):
+class FeCAM(GaussianStatsHead[FeCAMConfig]):
     """FeCAM: Mahalanobis classifier with shrunk, correlation-normalized per-class covariances."""
 
-    name: ClassVar[str] = "fecam"
-    inputs: ClassVar[str] = "features"
-    Config: ClassVar[type[MethodConfig]] = FeCAMConfig
-    config: FeCAMConfig
+    name = "fecam"
+    inputs = "features"
+    Config = FeCAMConfig
 
     def __init__(self, config: FeCAMConfig | None = None):
-        self.config = config or FeCAMConfig()
+        super().__init__(config)
         self.stats_ = GaussianClassStats(per_class_scatter=True)
         self._precisions: dict[int, torch.Tensor] = {}  # cache, rebuilt from the sums
 

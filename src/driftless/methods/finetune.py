@@ -14,17 +14,16 @@ a fresh optimizer and schedule, so the encoder's weights are the whole state bet
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
 
-from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
+from driftless.methods.base import Context, LabelSpace, MethodBase, TaskData
 from driftless.methods.parts.image_training import (
     ImageEncoder,
     ImageTrainingConfig,
     LossFn,
-    label_lookup,
     train_loop,
 )
 from driftless.methods.parts.text_classifier import cosine_logits
@@ -38,16 +37,19 @@ class FinetuneConfig(ImageTrainingConfig):
     """Cross-entropy over every class seen so far ("seen") or over the current task's ("task")."""
 
 
-@register_method
-class Finetune:
-    """Fine-tune a copy of the image encoder on each task in turn, text classifier frozen."""
+TrainingConfigT = TypeVar("TrainingConfigT", bound=ImageTrainingConfig)
+FinetuneConfigT = TypeVar("FinetuneConfigT", bound=FinetuneConfig)
 
-    name: ClassVar[str] = "finetune"
-    inputs: ClassVar[str] = "images"
-    Config: ClassVar[type[MethodConfig]] = FinetuneConfig
 
-    def __init__(self, config: FinetuneConfig | None = None):
-        self.config = config or self.Config()
+class ImageFinetuning(MethodBase[TrainingConfigT]):
+    """What every method that fine-tunes a copy of the image encoder shares: the copy, training it
+    on each task with :meth:`task_loss` (which a subclass writes), scoring against the frozen text
+    classifier and the state (the copy's weights). Not registered."""
+
+    inputs = "images"
+
+    def __init__(self, config: TrainingConfigT | None = None):
+        super().__init__(config)
         self.encoder_: ImageEncoder | None = None
         self._weights_to_load: dict[str, torch.Tensor] | None = None
 
@@ -69,21 +71,8 @@ class Finetune:
         train_loop(encoder, data.images, loss, self.config, ctx, f"{self.name} {data.task.name}")
 
     def task_loss(self, data: TaskData, ctx: Context) -> LossFn:
-        """The task's loss: cross-entropy of the cosine logits over ``loss_classes``."""
-        classes = data.seen_label_space if self.config.loss_classes == "seen" else data.label_space
-        classifier = ctx.text_embeddings(classes)
-        targets = label_lookup(classes, ctx.device)
-        scale = ctx.backbone.logit_scale
-
-        def cross_entropy(
-            embeddings: torch.Tensor, pixels: torch.Tensor, labels: torch.Tensor
-        ) -> torch.Tensor:
-            logits = cosine_logits(embeddings, classifier, scale)
-            return F.cross_entropy(
-                logits, targets(labels), label_smoothing=self.config.label_smoothing
-            )
-
-        return cross_entropy
+        """The loss :meth:`learn` minimizes on the task's images."""
+        raise NotImplementedError
 
     def logits(self, batch: torch.Tensor, label_space: LabelSpace, ctx: Context) -> torch.Tensor:
         """``logit_scale · cos`` between the current encoder's embeddings and the class texts."""
@@ -107,3 +96,28 @@ class Finetune:
             self.encoder_.load_state_dict(weights)
         else:
             self._weights_to_load = weights
+
+
+@register_method
+class Finetune(ImageFinetuning[FinetuneConfigT]):
+    """Fine-tune a copy of the image encoder on each task in turn, text classifier frozen."""
+
+    name = "finetune"
+    Config = FinetuneConfig
+
+    def task_loss(self, data: TaskData, ctx: Context) -> LossFn:
+        """The task's loss: cross-entropy of the cosine logits over ``loss_classes``."""
+        classes = data.seen_label_space if self.config.loss_classes == "seen" else data.label_space
+        classifier = ctx.text_embeddings(classes)
+        targets = classes.position_table(ctx.device)
+        scale = ctx.backbone.logit_scale
+
+        def cross_entropy(
+            embeddings: torch.Tensor, pixels: torch.Tensor, labels: torch.Tensor
+        ) -> torch.Tensor:
+            logits = cosine_logits(embeddings, classifier, scale)
+            return F.cross_entropy(
+                logits, targets(labels), label_smoothing=self.config.label_smoothing
+            )
+
+        return cross_entropy

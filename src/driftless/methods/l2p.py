@@ -25,13 +25,12 @@ batch-wise prompt voting and prompt-frequency penalty are not implemented (selec
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from driftless.methods.base import MethodConfig
 from driftless.methods.parts.prompted_classifier import PromptedClassifier, PromptedClassifierConfig
 from driftless.methods.parts.vision_prompts import (
     LayerPrompts,
@@ -99,14 +98,14 @@ class PromptPool(nn.Module):
 
 
 @register_method
-class L2P(PromptedClassifier):
+class L2P(PromptedClassifier[L2PConfig]):
     """A shared pool of prompts chosen per image by key–query matching, prepended at the input."""
 
-    name: ClassVar[str] = "l2p"
-    Config: ClassVar[type[MethodConfig]] = L2PConfig
+    name = "l2p"
+    Config = L2PConfig
 
     def __init__(self, config: L2PConfig | None = None):
-        super().__init__(config or L2PConfig())
+        super().__init__(config)
         if self.config.top_n > self.config.pool_size:
             raise ValueError(
                 f"l2p: top_n {self.config.top_n} exceeds the pool of {self.config.pool_size}"

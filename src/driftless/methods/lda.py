@@ -22,12 +22,12 @@ pooled within-class covariance instead. Classes never trained on are scored by z
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 from pydantic import Field
 
-from driftless.methods.base import Context, MethodConfig, TaskData
+from driftless.methods.base import Context, TaskData, class_columns
 from driftless.methods.parts.gaussian_stats import GaussianClassStats
 from driftless.methods.parts.ridge import solve_positive_definite
 from driftless.methods.parts.untrained_classes import GaussianStatsHead, UntrainedClassesConfig
@@ -45,16 +45,15 @@ class LDAConfig(UntrainedClassesConfig):
 
 
 @register_method
-class LDA(GaussianStatsHead):
+class LDA(GaussianStatsHead[LDAConfig]):
     """LDA head (FSA): shared covariance with shrinkage, exact incremental updates from sums."""
 
-    name: ClassVar[str] = "lda"
-    inputs: ClassVar[str] = "features"
-    Config: ClassVar[type[MethodConfig]] = LDAConfig
-    config: LDAConfig
+    name = "lda"
+    inputs = "features"
+    Config = LDAConfig
 
     def __init__(self, config: LDAConfig | None = None):
-        self.config = config or LDAConfig()
+        super().__init__(config)
         self.stats_ = GaussianClassStats(per_class_scatter=False)
         self._head: tuple[list[int], torch.Tensor, torch.Tensor] | None = None
 
@@ -87,8 +86,7 @@ class LDA(GaussianStatsHead):
     def score_trained(self, batch: torch.Tensor, class_ids: Sequence[int]) -> torch.Tensor:
         """w_cᵀ f(x) + b_c for each class c of ``class_ids``."""
         ids, weights, bias = self.head()
-        column = {c: i for i, c in enumerate(ids)}
-        cols = [column[c] for c in class_ids]
+        cols = class_columns(ids, class_ids)
         return batch.detach().cpu().to(torch.float64) @ weights[:, cols] + bias[cols]
 
     def forget_derived(self) -> None:

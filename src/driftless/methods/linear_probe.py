@@ -17,18 +17,28 @@ run's seeded generator, so runs are deterministic.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
-from driftless.methods.parts.untrained_classes import Unseen, score_label_space
+from driftless.methods.base import (
+    Context,
+    LabelSpace,
+    MethodBase,
+    TaskData,
+    class_columns,
+)
+from driftless.methods.parts.untrained_classes import (
+    Mixing,
+    UntrainedClassesConfig,
+    score_label_space,
+)
 from driftless.methods.registry import register_method
 
 
-class LinearProbeConfig(MethodConfig):
+class LinearProbeConfig(UntrainedClassesConfig):
     """Hyper-parameters of :class:`LinearProbe`."""
 
     epochs: int = Field(default=10, gt=0)
@@ -52,20 +62,21 @@ class LinearProbeConfig(MethodConfig):
     init: Literal["text", "zeros"] = "text"
     """New rows: the class's text embedding (the head starts as zero-shot CLIP), or zeros."""
 
-    unseen: Unseen = "text"
-    """How to score classes without a row: zero-shot text embeddings, or raise."""
+    mixing: Mixing = "raw"
+    """Text-initialised rows and zero-shot logits share one scale, so by default they are compared
+    as they are ("raw")."""
 
 
 @register_method
-class LinearProbe:
+class LinearProbe(MethodBase[LinearProbeConfig]):
     """Linear head on normalized frozen features, trained on each task in turn with cross-entropy."""
 
-    name: ClassVar[str] = "linear-probe"
-    inputs: ClassVar[str] = "features"
-    Config: ClassVar[type[MethodConfig]] = LinearProbeConfig
+    name = "linear-probe"
+    inputs = "features"
+    Config = LinearProbeConfig
 
     def __init__(self, config: LinearProbeConfig | None = None):
-        self.config = config or LinearProbeConfig()
+        super().__init__(config)
         self.class_ids_: list[int] = []
         self.directions_: torch.Tensor | None = None  # (K, D) v_c
         self.bias_: torch.Tensor | None = None  # (K,) b_c
@@ -91,8 +102,9 @@ class LinearProbe:
         features = F.normalize(data.features.float(), dim=-1).to(ctx.device)
         self._add_rows(data.seen_label_space, ctx, features.shape[1])
         assert self.directions_ is not None and self.bias_ is not None
-        column = {c: i for i, c in enumerate(self.class_ids_)}
-        targets = torch.tensor([column[int(c)] for c in data.labels.tolist()], device=ctx.device)
+        targets = torch.tensor(
+            class_columns(self.class_ids_, data.labels.tolist()), device=ctx.device
+        )
         directions = torch.nn.Parameter(self.directions_.to(ctx.device))
         bias = torch.nn.Parameter(self.bias_.to(ctx.device))
         parameters = [directions, bias]
@@ -127,18 +139,16 @@ class LinearProbe:
 
         def score(class_ids: list[int]) -> torch.Tensor:
             assert self.directions_ is not None and self.bias_ is not None
-            column = {c: i for i, c in enumerate(self.class_ids_)}
-            rows = [column[c] for c in class_ids]
+            rows = class_columns(self.class_ids_, class_ids)
             directions = self.directions_[rows].to(batch.device)
             features = F.normalize(batch.float(), dim=-1)
             return ctx.backbone.logit_scale * features @ directions.T + self.bias_[rows].to(
                 batch.device
             )
 
-        # untrained rows and zero-shot share one scale here, so they are compared as they are
         return score_label_space(
             self.name, batch, label_space, ctx, set(self.class_ids_), score,
-            self.config.unseen, "raw",
+            self.config.unseen, self.config.mixing,
         )  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:

@@ -13,14 +13,15 @@ from the current weights, so it needs no state of its own.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 from pydantic import Field
 
-from driftless.methods.base import Context, MethodConfig, TaskData
+from driftless.methods.base import Context, TaskData
 from driftless.methods.finetune import Finetune, FinetuneConfig
-from driftless.methods.parts.image_training import LossFn, distillation_loss, subspace
+from driftless.methods.parts.image_training import LossFn
+from driftless.methods.parts.losses import distillation_loss
 from driftless.methods.parts.text_classifier import cosine_logits
 from driftless.methods.registry import register_method
 
@@ -38,17 +39,17 @@ class LwFConfig(FinetuneConfig):
 
 
 @register_method
-class LwF(Finetune):
+class LwF(Finetune[LwFConfig]):
     """Fine-tuning plus distillation of the previous model's logits on the old classes."""
 
-    name: ClassVar[str] = "lwf"
-    Config: ClassVar[type[MethodConfig]] = LwFConfig
+    name = "lwf"
+    Config = LwFConfig
 
     def task_loss(self, data: TaskData, ctx: Context) -> LossFn:
         """Cross-entropy, plus distillation toward the task's starting model on old classes."""
         cross_entropy = super().task_loss(data, ctx)
-        old = subspace(
-            data.seen_label_space, set(data.seen_label_space.class_ids) - set(data.task.class_ids)
+        old = data.seen_label_space.subspace(
+            set(data.seen_label_space.class_ids) - set(data.task.class_ids)
         )
         if not len(old):
             return cross_entropy

@@ -64,13 +64,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field, field_validator
 
-from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
+from driftless.methods.base import Context, LabelSpace, MethodBase, TaskData
 from driftless.methods.parts.expert_hub import (
     ExpertHub,
     held_out_dataset_scores,
@@ -84,12 +84,11 @@ from driftless.methods.parts.prompt_learner import (
     PromptEncoder,
     PromptTrainingConfig,
     TemplatedPrompts,
-    cpu_threads,
     fit_task_contexts,
-    frozen,
     initial_context,
     reuse_encoder,
 )
+from driftless.methods.parts.runtime import cpu_threads, frozen
 from driftless.methods.parts.text_classifier import cosine_logits
 from driftless.methods.registry import register_method
 
@@ -163,15 +162,15 @@ class MoDERConfig(PromptTrainingConfig):
 
 
 @register_method
-class MoDER:
+class MoDER(MethodBase[MoDERConfig]):
     """MoDER: per-class textual experts in a hub, recomposed into prototypes of unseen classes."""
 
-    name: ClassVar[str] = "moder"
-    inputs: ClassVar[str] = "features"
-    Config: ClassVar[type[MethodConfig]] = MoDERConfig
+    name = "moder"
+    inputs = "features"
+    Config = MoDERConfig
 
     def __init__(self, config: MoDERConfig | None = None):
-        self.config = config or MoDERConfig()
+        super().__init__(config)
         self.hub_ = ExpertHub()
         fixed = 0.0 if self.config.alpha == "loo" else float(self.config.alpha)
         self.alpha_within_: float = fixed  # for classes of datasets the hub holds

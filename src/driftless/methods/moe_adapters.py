@@ -27,16 +27,16 @@ router; the load-balancing term the paper's code computes but never adds to the 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch.utils.data import DataLoader
 
-from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
+from driftless.methods.base import Context, LabelSpace, MethodBase, TaskData
 from driftless.methods.parts.dataset_lr import config_for_task
-from driftless.methods.parts.image_training import ImageTrainingConfig, label_lookup, train_loop
+from driftless.methods.parts.image_training import ImageTrainingConfig, train_loop
 from driftless.methods.parts.moe_adapters import MoEImageEncoder
 from driftless.methods.parts.task_selector import NO_TASK, AutoencoderSelector
 from driftless.methods.parts.text_classifier import cosine_logits
@@ -84,15 +84,15 @@ class MoEAdaptersConfig(ImageTrainingConfig):
 
 
 @register_method
-class MoEAdapters:
+class MoEAdapters(MethodBase[MoEAdaptersConfig]):
     """Frozen CLIP with task-routed mixture-of-experts adapters and an auto-selector."""
 
-    name: ClassVar[str] = "moe-adapters"
-    inputs: ClassVar[str] = "images"
-    Config: ClassVar[type[MethodConfig]] = MoEAdaptersConfig
+    name = "moe-adapters"
+    inputs = "images"
+    Config = MoEAdaptersConfig
 
     def __init__(self, config: MoEAdaptersConfig | None = None):
-        self.config = config or self.Config()
+        super().__init__(config)
         self.encoder_: MoEImageEncoder | None = None
         self.selector_: AutoencoderSelector | None = None
         self._state_to_load: dict[str, Any] | None = None
@@ -121,7 +121,7 @@ class MoEAdapters:
         encoder.start_task()
         config = config_for_task(self.config, self.config.lr_per_dataset, data.label_space)
         classes = data.seen_label_space if config.loss_classes == "seen" else data.label_space
-        classifier, targets = ctx.text_embeddings(classes), label_lookup(classes, ctx.device)
+        classifier, targets = ctx.text_embeddings(classes), classes.position_table(ctx.device)
         scale = ctx.backbone.logit_scale
 
         def cross_entropy(embeddings: torch.Tensor, pixels: torch.Tensor, labels: torch.Tensor):

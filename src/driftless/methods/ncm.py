@@ -13,34 +13,38 @@ CLIP would (``unseen = "text"``); ``unseen = "error"`` refuses instead.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 
-from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
+from driftless.methods.base import Context, LabelSpace, MethodBase, TaskData
 from driftless.methods.parts.class_stats import RunningClassMeans
 from driftless.methods.parts.text_classifier import cosine_logits
-from driftless.methods.parts.untrained_classes import Unseen, score_label_space
+from driftless.methods.parts.untrained_classes import (
+    Mixing,
+    UntrainedClassesConfig,
+    score_label_space,
+)
 from driftless.methods.registry import register_method
 
 
-class NCMConfig(MethodConfig):
-    """Hyper-parameters of :class:`NCM`."""
+class NCMConfig(UntrainedClassesConfig):
+    """Hyper-parameters of :class:`NCM`: how classes without a prototype are scored."""
 
-    unseen: Unseen = "text"
-    """How to score classes that have no prototype: their text embedding, or raise."""
+    mixing: Mixing = "raw"
+    """Prototype and text cosines share a scale, so by default they sit side by side ("raw")."""
 
 
 @register_method
-class NCM:
+class NCM(MethodBase[NCMConfig]):
     """Nearest class mean (SimpleCIL): cosine to per-class mean frozen image embeddings."""
 
-    name: ClassVar[str] = "ncm"
-    inputs: ClassVar[str] = "features"
-    Config: ClassVar[type[MethodConfig]] = NCMConfig
+    name = "ncm"
+    inputs = "features"
+    Config = NCMConfig
 
     def __init__(self, config: NCMConfig | None = None):
-        self.config = config or NCMConfig()
+        super().__init__(config)
         self.class_means_ = RunningClassMeans()
 
     def learn(self, data: TaskData, ctx: Context) -> None:
@@ -55,17 +59,10 @@ class NCM:
             prototypes = self.class_means_.means(class_ids).to(batch.device)
             return cosine_logits(batch, prototypes, ctx.backbone.logit_scale)
 
-        # prototype and text cosines share a scale, so they sit side by side ("raw")
         return score_label_space(
-            self.name,
-            batch,
-            label_space,
-            ctx,
-            self.class_means_,
-            to_prototypes,
-            self.config.unseen,
-            mixing="raw",
-        )
+            self.name, batch, label_space, ctx, self.class_means_, to_prototypes,
+            self.config.unseen, self.config.mixing,
+        )  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:
         """Class sums and counts."""

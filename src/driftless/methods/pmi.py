@@ -47,16 +47,13 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch.utils.data import ConcatDataset, Dataset
 
-from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
-from driftless.methods.finetune import Finetune
+from driftless.methods.base import Context, LabelSpace, TaskData
+from driftless.methods.finetune import ImageFinetuning
 from driftless.methods.parts.gaussian_stats import GaussianClassStats
 from driftless.methods.parts.image_training import (
     ImageEncoder,
     ImageTrainingConfig,
     LossFn,
-    distillation_loss,
-    label_lookup,
-    subspace,
     train_loop,
 )
 from driftless.methods.parts.inversion import (
@@ -65,6 +62,7 @@ from driftless.methods.parts.inversion import (
     pixel_bounds,
     synthesize,
 )
+from driftless.methods.parts.losses import distillation_loss
 from driftless.methods.parts.text_classifier import cosine_logits
 from driftless.methods.registry import register_method
 
@@ -127,13 +125,12 @@ class _Pixels(Dataset):
 
 
 @register_method
-class PMI(Finetune):
+class PMI(ImageFinetuning[PMIConfig]):
     """Fine-tuning of the last blocks on real new images and synthesized old-class images, with
     distillation of the previous model on the synthetic ones."""
 
-    name: ClassVar[str] = "pmi"
-    inputs: ClassVar[str] = "images"
-    Config: ClassVar[type[MethodConfig]] = PMIConfig
+    name = "pmi"
+    Config = PMIConfig
     #: model inversion before every task costs minutes on a CPU (about 2 for world-cil with the
     #: tiny CLIP): a plain ``driftless run`` leaves PMI out so that the embedded demo stays within
     #: its 3 minutes (run it with ``--method pmi``)
@@ -151,10 +148,9 @@ class PMI(Finetune):
         """Synthesize old classes, train on real + synthetic images, then store the new classes'
         statistics."""
         assert data.images is not None
-        config: PMIConfig = self.config  # type: ignore[assignment]
+        config = self.config
         encoder = self.encoder(ctx)
-        old = subspace(
-            data.seen_label_space,
+        old = data.seen_label_space.subspace(
             {c for c in data.seen_label_space.class_ids if c in self.class_stats_}
             - set(data.task.class_ids),
         )
@@ -182,9 +178,9 @@ class PMI(Finetune):
         """CE over every seen class (class-balanced over ``labels``, the global labels of the
         training set, if ``balanced``), plus distillation of ``previous`` over the old classes on
         the batch's synthetic images (those labelled with an old class: real images are new)."""
-        config: PMIConfig = self.config  # type: ignore[assignment]
+        config = self.config
         classifier = ctx.text_embeddings(data.seen_label_space)
-        targets = label_lookup(data.seen_label_space, ctx.device)
+        targets = data.seen_label_space.position_table(ctx.device)
         class_weights = None
         if config.balanced:
             counts = torch.bincount(targets(labels.to(ctx.device)), minlength=len(classifier))
@@ -263,7 +259,7 @@ class PMI(Finetune):
     def semantic_anchors(self, class_ids: list[int]) -> torch.Tensor:
         """a_c = t_c P for ``class_ids``, P = (Σ n_c t_c t_cᵀ + ρ I)⁻¹ Σ t_c s_cᵀ over every class
         with statistics (s_c the sum of its embeddings): ridge least squares text → image."""
-        config: PMIConfig = self.config  # type: ignore[assignment]
+        config = self.config
         known = self.class_stats_.class_ids
         texts = torch.stack([self.text_embeddings_[c] for c in known]).double()
         counts = torch.tensor([self.class_stats_.counts[c] for c in known], dtype=torch.float64)
@@ -279,7 +275,7 @@ class PMI(Finetune):
         self, class_ids: list[int], per_class: int, generator: torch.Generator
     ) -> torch.Tensor:
         """(len(class_ids) · per_class, D) inversion targets, class by class (``targets``)."""
-        config: PMIConfig = self.config  # type: ignore[assignment]
+        config = self.config
         means = self.class_stats_.means(class_ids).float()
         anchors = self.semantic_anchors(class_ids) if config.targets != "gaussian" else means
         rows = []
@@ -305,7 +301,7 @@ class PMI(Finetune):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``synthetic_per_class`` images of each class of ``old`` by the previous model, with
         their global labels; the cost is appended to ``synthesis_log_``."""
-        config: PMIConfig = self.config  # type: ignore[assignment]
+        config = self.config
         class_ids = [int(c) for c in old.class_ids]
         per_class = config.synthetic_per_class
         targets = self.sample_targets(class_ids, per_class, ctx.generator).to(ctx.device)

@@ -25,13 +25,13 @@ Cost: G is M² float64 (800 MB at M = 10,000) and is part of the state, hence of
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 from pydantic import Field
 
-from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
+from driftless.methods.base import Context, LabelSpace, MethodBase, TaskData, class_columns
 from driftless.methods.parts.random_features import RandomReLUFeatures
 from driftless.methods.parts.ridge import RidgePath, RidgeStatistics, solve_ridge
 from driftless.methods.parts.untrained_classes import UntrainedClassesConfig, score_label_space
@@ -63,15 +63,15 @@ class RanPACConfig(UntrainedClassesConfig):
 
 
 @register_method
-class RanPAC:
+class RanPAC(MethodBase[RanPACConfig]):
     """RanPAC: ridge regression on a fixed random ReLU projection of frozen features."""
 
-    name: ClassVar[str] = "ranpac"
-    inputs: ClassVar[str] = "features"
-    Config: ClassVar[type[MethodConfig]] = RanPACConfig
+    name = "ranpac"
+    inputs = "features"
+    Config = RanPACConfig
 
     def __init__(self, config: RanPACConfig | None = None):
-        self.config = config or RanPACConfig()
+        super().__init__(config)
         self.projection_: RandomReLUFeatures | None = None
         self.stats_: RidgeStatistics | None = None
         self.class_ids_: list[int] = []
@@ -93,8 +93,9 @@ class RanPAC:
         known = set(self.class_ids_)
         self.class_ids_ += sorted({int(c) for c in data.labels.tolist()} - known)
         self.stats_.grow_targets(len(self.class_ids_))
-        column = {c: i for i, c in enumerate(self.class_ids_)}
-        columns = torch.tensor([column[int(c)] for c in data.labels.tolist()], dtype=torch.long)
+        columns = torch.tensor(
+            class_columns(self.class_ids_, data.labels.tolist()), dtype=torch.long
+        )
 
         order = torch.randperm(len(features), generator=ctx.generator)
         num_held_out = int(len(features) * self.config.validation_fraction)
@@ -149,8 +150,7 @@ class RanPAC:
 
         def score(class_ids: list[int]) -> torch.Tensor:
             assert self.projection_ is not None and self.weights_ is not None
-            column = {c: i for i, c in enumerate(self.class_ids_)}
-            head = torch.from_numpy(self.weights_[:, [column[c] for c in class_ids]])
+            head = torch.from_numpy(self.weights_[:, class_columns(self.class_ids_, class_ids)])
             return self.projection_(batch) @ head
 
         return score_label_space(

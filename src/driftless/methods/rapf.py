@@ -37,17 +37,24 @@ it off).
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
+from driftless.methods.base import (
+    Context,
+    LabelSpace,
+    MethodBase,
+    MethodConfig,
+    TaskData,
+    column_index,
+)
 from driftless.methods.parts.fusion import svd_fuse
 from driftless.methods.parts.gaussian_replay import class_gaussians, sample_gaussians
 from driftless.methods.parts.gaussian_stats import GaussianClassStats
-from driftless.methods.parts.prompt_learner import cpu_threads
+from driftless.methods.parts.runtime import cpu_threads
 from driftless.methods.parts.text_classifier import cosine_logits
 from driftless.methods.registry import register_method
 
@@ -113,16 +120,16 @@ def pair_hinge(
 
 
 @register_method
-class RAPF:
+class RAPF(MethodBase[RAPFConfig]):
     """Linear adapter on the frozen image embedding, trained with Gaussian replay and a hinge on
     hard new/old pairs, SVD-fused into the previous adapter after each task."""
 
-    name: ClassVar[str] = "rapf"
-    inputs: ClassVar[str] = "features"
-    Config: ClassVar[type[MethodConfig]] = RAPFConfig
+    name = "rapf"
+    inputs = "features"
+    Config = RAPFConfig
 
     def __init__(self, config: RAPFConfig | None = None):
-        self.config = config or RAPFConfig()
+        super().__init__(config)
         self.adapter_: torch.Tensor | None = None  # W (D, D): g = W f
         self.stats_ = GaussianClassStats(per_class_scatter=True)
         self.seen_class_ids_: list[int] = []
@@ -144,8 +151,8 @@ class RAPF:
         old_ids = list(self.seen_class_ids_)
         new_ids = [c for c in seen.class_ids if c not in set(old_ids)]
         seen_texts = ctx.text_embeddings(seen).detach().float().to(device)
-        column = {c: i for i, c in enumerate(seen.class_ids)}
-        targets = torch.tensor([column[int(c)] for c in data.labels.tolist()], device=device)
+        column = column_index(seen.class_ids)
+        targets = torch.tensor(seen.columns(data.labels.tolist()), device=device)
         previous = self.adapter_
         start = (
             previous.clone()

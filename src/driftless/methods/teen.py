@@ -30,13 +30,13 @@ or refused (``unseen = "error"``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
+from driftless.methods.base import Context, LabelSpace, MethodBase, MethodConfig, TaskData
 from driftless.methods.parts.class_stats import RunningClassMeans
 from driftless.methods.parts.text_classifier import cosine_logits
 from driftless.methods.parts.untrained_classes import Unseen, score_label_space
@@ -68,15 +68,15 @@ def calibrate_prototypes(
 
 
 @register_method
-class TEEN:
+class TEEN(MethodBase[TEENConfig]):
     """TEEN: NCM whose new-class prototypes are calibrated toward similar base-class prototypes."""
 
-    name: ClassVar[str] = "teen"
-    inputs: ClassVar[str] = "features"
-    Config: ClassVar[type[MethodConfig]] = TEENConfig
+    name = "teen"
+    inputs = "features"
+    Config = TEENConfig
 
     def __init__(self, config: TEENConfig | None = None):
-        self.config = config or TEENConfig()
+        super().__init__(config)
         self.class_means_ = RunningClassMeans()
         self.base_classes_: list[int] = []
 

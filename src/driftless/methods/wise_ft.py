@@ -12,11 +12,9 @@ weights exactly (it evaluates as zero-shot); α = 1 is plain fine-tuning.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from pydantic import Field
 
-from driftless.methods.base import Context, MethodConfig, TaskData
+from driftless.methods.base import Context, TaskData
 from driftless.methods.finetune import Finetune, FinetuneConfig
 from driftless.methods.parts.image_training import ImageEncoder
 from driftless.methods.registry import register_method
@@ -30,11 +28,11 @@ class WiseFTConfig(FinetuneConfig):
 
 
 @register_method
-class WiseFT(Finetune):
+class WiseFT(Finetune[WiseFTConfig]):
     """Fine-tuning, with the weights interpolated toward zero-shot after each task."""
 
-    name: ClassVar[str] = "wise-ft"
-    Config: ClassVar[type[MethodConfig]] = WiseFTConfig
+    name = "wise-ft"
+    Config = WiseFTConfig
 
     def learn(self, data: TaskData, ctx: Context) -> None:
         """Fine-tune on the task, then θ ← (1 − α)·θ_zs + α·θ."""

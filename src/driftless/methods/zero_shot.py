@@ -4,11 +4,11 @@ embedding. Nothing is learned; it is the reference every continual method must n
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 
-from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
+from driftless.methods.base import Context, LabelSpace, MethodBase, MethodConfig, TaskData
 from driftless.methods.parts.text_classifier import cosine_logits
 from driftless.methods.registry import register_method
 
@@ -18,15 +18,12 @@ class ZeroShotConfig(MethodConfig):
 
 
 @register_method
-class ZeroShot:
+class ZeroShot(MethodBase[ZeroShotConfig]):
     """Zero-shot CLIP: cosine to template-averaged class text embeddings; learns nothing."""
 
-    name: ClassVar[str] = "zero-shot"
-    inputs: ClassVar[str] = "features"
-    Config: ClassVar[type[MethodConfig]] = ZeroShotConfig
-
-    def __init__(self, config: ZeroShotConfig | None = None):
-        self.config = config or ZeroShotConfig()
+    name = "zero-shot"
+    inputs = "features"
+    Config = ZeroShotConfig
 
     def learn(self, data: TaskData, ctx: Context) -> None:
         """Nothing to learn."""

@@ -29,22 +29,18 @@ benchmarks use the embedded world's pretraining corpus as the reference set.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch.utils.data import DataLoader, RandomSampler
 
-from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
+from driftless.methods.base import Context, LabelSpace, TaskData
 from driftless.methods.finetune import Finetune, FinetuneConfig
 from driftless.methods.parts.dataset_lr import config_for_task
-from driftless.methods.parts.image_training import (
-    LossFn,
-    distillation_loss,
-    label_lookup,
-    train_loop,
-)
+from driftless.methods.parts.image_training import LossFn, train_loop
+from driftless.methods.parts.losses import distillation_loss
 from driftless.methods.parts.reference_set import ReferenceSet, load_reference_set
 from driftless.methods.parts.text_classifier import TextEmbeddingCache, cosine_logits
 from driftless.methods.parts.text_tower import ImageTextEncoder, OwnTextTower
@@ -89,12 +85,12 @@ class ZSCLConfig(FinetuneConfig):
 
 
 @register_method
-class ZSCL(Finetune):
+class ZSCL(Finetune[ZSCLConfig]):
     """Fine-tuning with distillation toward the original CLIP on reference data, an L2 pull to the
     task's start and a weight ensemble."""
 
-    name: ClassVar[str] = "zscl"
-    Config: ClassVar[type[MethodConfig]] = ZSCLConfig
+    name = "zscl"
+    Config = ZSCLConfig
 
     def __init__(self, config: ZSCLConfig | None = None):
         super().__init__(config)
@@ -132,7 +128,7 @@ class ZSCL(Finetune):
         config = self.config
         encoder = self.encoder(ctx)
         classes = data.seen_label_space if config.loss_classes == "seen" else data.label_space
-        targets = label_lookup(classes, ctx.device)
+        targets = classes.position_table(ctx.device)
         scale = ctx.backbone.logit_scale
         if config.train_text:  # ZSCL: each class's first template, through the trained tower
             prompts = [

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import ClassVar, Literal
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
@@ -23,7 +22,8 @@ from tqdm.auto import tqdm
 from driftless.backbones.base import Backbone
 from driftless.engine.distributed import split_batch
 from driftless.errors import ConfigError
-from driftless.methods.base import Context, LabelSpace, MethodConfig
+from driftless.methods.base import Context, MethodConfig
+from driftless.methods.parts.optimisation import endless, learning_rate, optimizer_for
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 """``loss(embeddings, pixels, labels)``: the batch's embeddings by the encoder being trained (with
@@ -165,59 +165,6 @@ def _image_parts(backbone: Backbone) -> tuple[nn.Module, nn.Module]:
     return model.vision_model, model.visual_projection
 
 
-def label_lookup(label_space: LabelSpace, device: torch.device) -> Callable[..., torch.Tensor]:
-    """A function global labels (on ``device``) → column indices in ``label_space`` (-1 where
-    absent): :meth:`LabelSpace.positions` as one gather, without a trip to the CPU."""
-    table = torch.full((max(label_space.class_ids) + 1,), -1, dtype=torch.long)
-    table[list(label_space.class_ids)] = torch.arange(len(label_space))
-    table = table.to(device)
-    return lambda labels: table[labels]
-
-
-def subspace(label_space: LabelSpace, class_ids: set[int] | frozenset[int]) -> LabelSpace:
-    """The classes of ``label_space`` that are in ``class_ids``, in ``label_space``'s order."""
-    keep = [i for i, c in enumerate(label_space.class_ids) if c in class_ids]
-    return LabelSpace(
-        tuple(label_space.class_ids[i] for i in keep),
-        tuple(label_space.names[i] for i in keep),
-        tuple(label_space.templates[i] for i in keep),
-        tuple(label_space.datasets[i] for i in keep),
-    )
-
-
-def distillation_loss(
-    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
-) -> torch.Tensor:
-    """KL(softmax(teacher / T) ‖ softmax(student / T)) · T², averaged over the batch (Hinton et
-    al. 2015; the T² keeps gradients comparable across temperatures). Zero when they agree."""
-    log_student = F.log_softmax(student_logits / temperature, dim=-1)
-    log_teacher = F.log_softmax(teacher_logits / temperature, dim=-1)
-    kl = F.kl_div(log_student, log_teacher, log_target=True, reduction="batchmean")
-    return kl * temperature**2
-
-
-def learning_rate(step: int, total: int, config: ImageTrainingConfig) -> float:
-    """The learning rate at ``step`` (0-based) of ``total``: linear warm-up, then cosine or
-    constant."""
-    warmup = int(config.warmup_fraction * total)
-    if step < warmup:
-        return config.lr * (step + 1) / warmup
-    if config.schedule == "constant":
-        return config.lr
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * config.lr * (1 + math.cos(math.pi * progress))
-
-
-def _optimizer(
-    parameters: list[nn.Parameter], config: ImageTrainingConfig
-) -> torch.optim.Optimizer:
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(
-        parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
-
-
 class RankShares(Sampler[list[int]]):
     """One rank's contiguous share of every batch of ``batches`` (see :func:`split_batch`); a rank
     whose share is empty gets the batch's first item, which its zero loss weight then ignores (DDP
@@ -239,11 +186,6 @@ def _global_batch_size(step: int, n: int, batch_size: int) -> int:
     """The size of step ``step``'s batch: full ones, then an epoch's smaller last one."""
     per_epoch = math.ceil(n / batch_size)
     return batch_size if step % per_epoch < per_epoch - 1 else n - batch_size * (per_epoch - 1)
-
-
-def _endless(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    while True:
-        yield from loader
 
 
 def train_loop(
@@ -268,7 +210,7 @@ def train_loop(
     size, so DDP's gradient average is the gradient of the global batch's mean loss, as in one
     process."""
     parameters = encoder.select_trainable(config.train_last_blocks)
-    optimizer = _optimizer(parameters, config)
+    optimizer = optimizer_for(parameters, config)
     model, fabric_optimizer = ctx.fabric.setup(encoder, optimizer)
     sampler = RandomSampler(images, generator=ctx.generator)  # type: ignore[arg-type]
     world, rank = ctx.fabric.world_size, ctx.fabric.global_rank
@@ -278,7 +220,7 @@ def train_loop(
         shares = RankShares(BatchSampler(sampler, config.batch_size, False), rank, world)
         loader = DataLoader(images, batch_sampler=shares)
     total = config.iterations or config.epochs * len(loader)  # type: ignore[operator]
-    batches = _endless(loader)
+    batches = endless(loader)
     losses = torch.zeros(total, device=ctx.device)
     model.train()
     steps = tqdm(range(total), desc=description, unit="step", leave=False, disable=not ctx.progress)

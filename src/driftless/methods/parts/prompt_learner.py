@@ -25,8 +25,7 @@ up without grad. Prompts are tokenized once per :class:`PromptLayout` (per task,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -36,6 +35,7 @@ from torch import nn
 
 from driftless.backbones.base import Backbone
 from driftless.methods.base import Context, LabelSpace, MethodConfig, TaskData
+from driftless.methods.parts.optimisation import train_on_minibatches
 
 #: the placeholder every template must hold exactly once: where context + class name go
 SLOT = "{}"
@@ -284,20 +284,6 @@ class TemplatedPrompts:
         return F.normalize(encoded.float(), dim=-1)
 
 
-@contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """Turn off ``requires_grad`` on ``module``'s parameters for the block, then restore each
-    flag: gradients then reach only the contexts, and the tower's ``.grad`` stay untouched."""
-    flags = [(p, p.requires_grad) for p in module.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-
-
 def initial_context(encoder: PromptEncoder, n_ctx: int, init: str | None, std: float = 0.02,
                     generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
     """(n_ctx, width) starting context: the token embeddings of ``init`` (CoOp's "a photo of a").
@@ -337,21 +323,14 @@ def fit_contexts(
     targets = targets.to(device)
     parameter = nn.Parameter(contexts.detach().clone().to(device))
     optimizer = torch.optim.Adam([parameter], lr=lr, weight_decay=weight_decay)
-    with torch.enable_grad():
-        for _ in range(epochs):
-            order = torch.randperm(len(features), generator=generator).to(device)
-            for start in range(0, len(order), batch_size):
-                batch = order[start : start + batch_size]
-                prototypes, penalty = step(parameter)
-                logits = scale * features[batch] @ prototypes.T
-                loss = F.cross_entropy(logits, targets[batch])
-                if penalty is not None:
-                    loss = loss + penalty
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if log is not None:
-                    log({"loss": loss.detach()})
+
+    def batch_loss(rows: torch.Tensor) -> torch.Tensor:
+        prototypes, penalty = step(parameter)
+        loss = F.cross_entropy(scale * features[rows] @ prototypes.T, targets[rows])
+        return loss if penalty is None else loss + penalty
+
+    train_on_minibatches(optimizer, batch_loss, len(features), epochs=epochs,
+                         batch_size=batch_size, generator=generator, device=device, log=log)  # fmt: skip
     return parameter.detach().cpu()
 
 
@@ -367,8 +346,7 @@ def fit_task_contexts(
     backbone's logit scale and the context's generator. ``step``'s prototypes are the classes of
     ``space`` in its order; every label of the task must be one of them."""
     assert data.features is not None
-    column = {c: i for i, c in enumerate(space.class_ids)}
-    targets = torch.tensor([column[int(c)] for c in data.labels.tolist()])
+    targets = torch.tensor(space.columns(data.labels.tolist()))
     return fit_contexts(
         contexts,
         step,
@@ -382,21 +360,3 @@ def fit_task_contexts(
         generator=ctx.generator,
         log=ctx.log_metrics,
     )
-
-
-@contextmanager
-def cpu_threads(device: torch.device, threads: int | None) -> Iterator[None]:
-    """Run the block with ``threads`` intra-op threads when ``device`` is a CPU (None, or another
-    device: unchanged), then restore torch's setting. A small text tower's operations take
-    microseconds, so on a CPU their threads' synchronization costs more than it saves, far more
-    when the cores are shared: measured on 2 shared cores, one training step over 64 prompts took
-    1.5 s with 2 threads and 0.06 s with 1."""
-    if threads is None or torch.device(device).type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

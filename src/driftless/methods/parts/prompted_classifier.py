@@ -28,8 +28,8 @@ Rehearsal-free, as published: nothing of earlier tasks (images, features, statis
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -39,9 +39,10 @@ from torch.utils.data import DataLoader, RandomSampler
 from tqdm.auto import tqdm
 
 from driftless.errors import ConfigError
-from driftless.methods.base import Context, LabelSpace, TaskData
-from driftless.methods.parts.image_training import ImageTrainingConfig, learning_rate
-from driftless.methods.parts.prompt_learner import cpu_threads
+from driftless.methods.base import Context, LabelSpace, MethodBase, TaskData, column_index
+from driftless.methods.parts.image_training import ImageTrainingConfig
+from driftless.methods.parts.optimisation import endless, learning_rate, optimizer_for
+from driftless.methods.parts.runtime import cpu_threads
 from driftless.methods.parts.text_classifier import cosine_logits
 from driftless.methods.parts.vision_prompts import LayerPrompts, PromptedVisionTower
 
@@ -77,14 +78,16 @@ class PromptedClassifierConfig(ImageTrainingConfig):
         return values
 
 
-class PromptedClassifier:
+PromptedConfigT = TypeVar("PromptedConfigT", bound=PromptedClassifierConfig)
+
+
+class PromptedClassifier(MethodBase[PromptedConfigT]):
     """Base of L2P, DualPrompt and CODA-Prompt (see the module docstring); not registered."""
 
-    name: ClassVar[str]
-    inputs: ClassVar[str] = "images"
+    inputs = "images"
 
-    def __init__(self, config: PromptedClassifierConfig):
-        self.config = config
+    def __init__(self, config: PromptedConfigT | None = None):
+        super().__init__(config)
         self.tower_: PromptedVisionTower | None = None
         self.prompts_: nn.Module | None = None  # the method's prompt parameters
         self.head_ids_: list[int] = []
@@ -186,7 +189,7 @@ class PromptedClassifier:
         bias = self.head_bias_ if bias is None else bias
         if self.config.classifier == "text" or weight is None or bias is None:
             return logits
-        row = {c: i for i, c in enumerate(self.head_ids_)}
+        row = column_index(self.head_ids_)
         columns = [j for j, c in enumerate(label_space.class_ids) if c in row]
         if not columns:
             return logits
@@ -236,9 +239,7 @@ class PromptedClassifier:
     ) -> torch.Tensor:
         config, device = self.config, ctx.device
         seen = data.seen_label_space
-        column = torch.full((max(seen.class_ids) + 1,), -1, dtype=torch.long)
-        column[list(seen.class_ids)] = torch.arange(len(seen))
-        column = column.to(device)
+        column = seen.position_table(device)
         allowed = torch.zeros(len(seen), dtype=torch.bool, device=device)
         allowed[[seen.class_ids.index(c) for c in data.task.class_ids]] = True
         if not config.mask_old_logits:
@@ -251,12 +252,12 @@ class PromptedClassifier:
             weight = nn.Parameter(self.head_weight_.to(device).clone())
             bias = nn.Parameter(self.head_bias_.to(device).clone())
             parameters += [weight, bias]
-        optimizer = _optimizer(parameters, config)
+        optimizer = optimizer_for(parameters, config)
 
         sampler = RandomSampler(data.images, generator=ctx.generator)  # type: ignore[arg-type]
         loader = DataLoader(data.images, batch_size=config.batch_size, sampler=sampler)
         total = config.iterations or config.epochs * len(loader)  # type: ignore[operator]
-        batches = _endless(loader)
+        batches = endless(loader)
         losses = torch.zeros(total)
         description = f"{self.name} {data.task.name}"
         steps = tqdm(range(total), desc=description, unit="step", leave=False,
@@ -269,7 +270,7 @@ class PromptedClassifier:
                     group["lr"] = learning_rate(step, total, config)
                 embeddings, extra_loss = self.embed(tower, pixels, task_index)
                 logits = self.class_scores(embeddings, seen, ctx, weight, bias)
-                loss = masked_cross_entropy(logits, column[labels], allowed, config.label_smoothing)
+                loss = masked_cross_entropy(logits, column(labels), allowed, config.label_smoothing)
                 loss = loss + extra_loss
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -336,18 +337,3 @@ def masked_cross_entropy(
     if bool((position[targets] < 0).any()):
         raise ValueError("masked_cross_entropy: a target is a masked column")
     return F.cross_entropy(logits[:, kept], position[targets], label_smoothing=smoothing)
-
-
-def _optimizer(
-    parameters: list[nn.Parameter], config: ImageTrainingConfig
-) -> torch.optim.Optimizer:
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(
-        parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
-
-
-def _endless(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    while True:
-        yield from loader

@@ -22,12 +22,12 @@ nothing about the image. ``mixing`` decides what such a label space does:
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 
 from driftless.errors import ConfigError
-from driftless.methods.base import Context, LabelSpace, MethodConfig
+from driftless.methods.base import Context, LabelSpace, MethodBase, MethodConfig
 from driftless.methods.parts.gaussian_stats import GaussianClassStats
 from driftless.methods.parts.text_classifier import cosine_logits
 
@@ -80,15 +80,16 @@ def score_label_space(
     return scores
 
 
-class GaussianStatsHead:
+UntrainedConfigT = TypeVar("UntrainedConfigT", bound=UntrainedClassesConfig)
+
+
+class GaussianStatsHead(MethodBase[UntrainedConfigT]):
     """Base of the heads whose whole state is a :class:`GaussianClassStats` of the training features
     (LDA, FeCAM): the trained classes are the classes in the statistics, scored by
     :meth:`score_trained`; the others go through :func:`score_label_space` as the config's
     ``unseen`` and ``mixing`` say. Only the sums are saved: whatever a subclass computes from them
     it drops in :meth:`forget_derived`, so that it is recomputed from restored sums."""
 
-    name: ClassVar[str]
-    config: UntrainedClassesConfig
     stats_: GaussianClassStats
 
     def score_trained(self, batch: torch.Tensor, class_ids: Sequence[int]) -> torch.Tensor:
