@@ -1,6 +1,6 @@
 """Every continual-learning metric, as pure functions of the accuracy matrix.
 
-Notation (PROTOCOLS.md), here 0-based: ``acc[t][e]`` is top-1 accuracy in percent on evaluation split
+Notation (docs/metrics.md), here 0-based: ``acc[t][e]`` is top-1 accuracy in percent on evaluation split
 e after learning task t (t = 0..T-1); rows are *after* training. Every function also accepts the
 (T+1)×T matrix as results.json saves it (row 0 = before training, which no metric uses: it is
 dropped). ``nan`` (or ``None``, as in results.json) marks a cell that was not evaluated.

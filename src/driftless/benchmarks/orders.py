@@ -8,7 +8,7 @@ import numpy as np
 
 from driftless.errors import ConfigError
 
-# The CIFAR-100 order of Continual-CLIP, ZSCL, MoE-Adapters and RAPF (PROTOCOLS.md).
+# The CIFAR-100 order of Continual-CLIP, ZSCL, MoE-Adapters and RAPF (docs/protocols.md).
 CONTINUAL_CLIP_CIFAR100_ORDER: tuple[int, ...] = (
     87,
     0,

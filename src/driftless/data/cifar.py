@@ -20,7 +20,7 @@ CIFAR100_LAYOUT = (
     "<root>/cifar-100-python/{train,test,meta} (the archive cifar-100-python.tar.gz unpacked)"
 )
 CIFAR100_SOURCE = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
-# Continual-CLIP's prompt for CIFAR-100 (see PROTOCOLS.md)
+# Continual-CLIP's prompt for CIFAR-100 (see docs/protocols.md)
 CIFAR100_TEMPLATES: tuple[str, ...] = ("a bad photo of a {}.",)
 
 

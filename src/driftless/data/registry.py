@@ -42,12 +42,13 @@ from driftless.data.world.datasets import (
 from driftless.errors import ConfigError
 
 
-def _on_disk(reader: Callable[..., Dataset], default_subdir: str) -> Callable[..., Dataset]:
-    """Wrap a reader so its ``root`` is resolved against the run's data root."""
+def _on_disk(reader: Callable[..., Dataset]) -> Callable[..., Dataset]:
+    """Wrap a reader so its ``root`` is resolved against the run's data root (the data root itself
+    when no ``root`` is given)."""
 
     def factory(data_root: Path, root: str | None = None, **params: Any) -> Dataset:
         """Build the dataset (see the wrapped reader's docstring)."""
-        path = Path(root).expanduser() if root else Path(default_subdir)
+        path = Path(root).expanduser() if root else Path(".")
         if not path.is_absolute():
             path = data_root / path
         return reader(path, **params)
@@ -94,29 +95,29 @@ DATASET_FACTORIES: dict[str, Callable[..., Dataset]] = {
     "world-counts": _generated(world_counts),
     "world-domains": _generated(world_domains),
     "sklearn-digits": _generated(sklearn_digits),
-    "image-folder": _on_disk(image_folder, "."),
+    "image-folder": _on_disk(image_folder),
     # The real datasets (docs/datasets.md). Each reader looks under the data root for the folder
     # its downloader leaves (torchvision's, the archive's, or PILOT's), so the default root is the
     # data root itself; ``root:`` in a spec points elsewhere.
-    "cifar100": _on_disk(cifar100, "."),
-    "imagenet-r": _on_disk(imagenet_r, "."),
-    "imagenet-a": _on_disk(imagenet_a, "."),
-    "imagenet100": _on_disk(imagenet100, "."),
-    "cub200": _on_disk(cub200, "."),
-    "tinyimagenet": _on_disk(tinyimagenet, "."),
-    "fgvc-aircraft": _on_disk(fgvc_aircraft, "."),
-    "caltech101": _on_disk(caltech101, "."),
-    "dtd": _on_disk(dtd, "."),
-    "eurosat": _on_disk(eurosat, "."),
-    "flowers102": _on_disk(flowers102, "."),
-    "food101": _on_disk(food101, "."),
-    "mnist": _on_disk(mnist, "."),
-    "oxford-pet": _on_disk(oxford_pet, "."),
-    "stanford-cars": _on_disk(stanford_cars, "."),
-    "sun397": _on_disk(sun397, "."),
-    "core50": _on_disk(core50, "."),
-    "domainnet": _on_disk(domainnet, "."),
-    "miniimagenet": _on_disk(miniimagenet, "."),
+    "cifar100": _on_disk(cifar100),
+    "imagenet-r": _on_disk(imagenet_r),
+    "imagenet-a": _on_disk(imagenet_a),
+    "imagenet100": _on_disk(imagenet100),
+    "cub200": _on_disk(cub200),
+    "tinyimagenet": _on_disk(tinyimagenet),
+    "fgvc-aircraft": _on_disk(fgvc_aircraft),
+    "caltech101": _on_disk(caltech101),
+    "dtd": _on_disk(dtd),
+    "eurosat": _on_disk(eurosat),
+    "flowers102": _on_disk(flowers102),
+    "food101": _on_disk(food101),
+    "mnist": _on_disk(mnist),
+    "oxford-pet": _on_disk(oxford_pet),
+    "stanford-cars": _on_disk(stanford_cars),
+    "sun397": _on_disk(sun397),
+    "core50": _on_disk(core50),
+    "domainnet": _on_disk(domainnet),
+    "miniimagenet": _on_disk(miniimagenet),
 }
 
 

@@ -313,7 +313,7 @@ class Engine:
         weights = counts if benchmark.protocol == "class-incremental" else None
         columns = [e.name for e in benchmark.eval_splits]
 
-        def context(task_index: int, generator: torch.Generator) -> Context:
+        def context(generator: torch.Generator) -> Context:
             """The method's context for one task."""
             # no bars of the method's own: they would nest inside the method's bar
             return Context(
@@ -352,7 +352,7 @@ class Engine:
                     method,
                     benchmark,
                     0,
-                    context(0, generator),
+                    context(generator),
                     features,
                     config.eval_future,
                     self.num_workers,
@@ -366,7 +366,7 @@ class Engine:
         self.reporter.method_started(label, T, tasks_done)
         for t in range(tasks_done, T):
             with seeded(derive_seed(config.seed, name, "learn", t)) as generator:
-                ctx = context(t, generator)
+                ctx = context(generator)
                 data = task_data(benchmark, t, method.inputs, features, backbone.preprocess)
                 tick = time.perf_counter()
                 method.learn(data, ctx)
@@ -377,7 +377,7 @@ class Engine:
                     method,
                     benchmark,
                     t + 1,
-                    context(t + 1, generator),
+                    context(generator),
                     features,
                     config.eval_future,
                     self.num_workers,
@@ -425,7 +425,8 @@ class Engine:
                 "matrix": outcome.matrix.tolist(),
                 "learn_seconds": outcome.learn_seconds,
                 "eval_seconds": outcome.eval_seconds,
-                "torch_rng_state": torch.get_rng_state(),
+                # older checkpoints also hold a "torch_rng_state"; loading ignores it, as every
+                # task's generator is derived from the run seed (engine/seeding.py)
                 "tracking": tracker.state_dict(),
             },
         )

@@ -2,7 +2,7 @@
 "CalFuse: Multi-Modal Continual Learning via Feature Calibration and Parameter Fusion",
 arXiv 2503.18672).
 
-Only the paper's abstract is readable, so this is driftless's definition (METHODS.md, "CalFuse"),
+Only the paper's abstract is readable, so this is driftless's definition (docs/methods/calfuse.md),
 built on its closest open relative RAPF (a linear adapter on CLIP's image embedding, Gaussian
 feature replay, SVD fusion). Image and text encoders stay frozen; everything runs on cached
 embeddings. Notation: f(x) the frozen image embedding, f̂ = f / ‖f‖, t_c the normalized,

@@ -30,6 +30,7 @@ from driftless.methods.base import (
     TaskData,
     class_columns,
 )
+from driftless.methods.parts.optimisation import train_on_minibatches
 from driftless.methods.parts.untrained_classes import (
     Mixing,
     UntrainedClassesConfig,
@@ -120,17 +121,16 @@ class LinearProbe(MethodBase[LinearProbeConfig]):
                 weight_decay=self.config.weight_decay,
             )
         scale = ctx.backbone.logit_scale
-        with torch.enable_grad():
-            for _ in range(self.config.epochs):
-                order = torch.randperm(len(features), generator=ctx.generator).to(ctx.device)
-                for start in range(0, len(order), self.config.batch_size):
-                    batch = order[start : start + self.config.batch_size]
-                    logits = scale * features[batch] @ directions.T + bias
-                    loss = F.cross_entropy(logits, targets[batch])
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    ctx.log_metrics({"loss": loss.detach()})
+
+        def batch_loss(rows: torch.Tensor) -> torch.Tensor:
+            logits = scale * features[rows] @ directions.T + bias
+            return F.cross_entropy(logits, targets[rows])
+
+        train_on_minibatches(
+            optimizer, batch_loss, len(features), epochs=self.config.epochs,
+            batch_size=self.config.batch_size, generator=ctx.generator, device=ctx.device,
+            log=ctx.log_metrics,
+        )  # fmt: skip
         self.directions_ = directions.detach().cpu()
         self.bias_ = bias.detach().cpu()
 

@@ -97,7 +97,7 @@ Retrieval = Literal["retrieval", "global-mean"]
 
 
 class MoDERConfig(PromptTrainingConfig):
-    """Hyper-parameters of :class:`MoDER` (defaults: driftless's definition in METHODS.md); each
+    """Hyper-parameters of :class:`MoDER` (defaults: driftless's definition in docs/methods/moder.md); each
     expert is one learned context."""
 
     template_augmentation: bool = True
