@@ -32,7 +32,7 @@ def test_run_then_metrics_recomputes_the_saved_numbers(tmp_path, cache_dir, caps
     results = json.loads((out / "results.json").read_text())
     assert results["schema"] == "driftless.results/1"
     assert results["config"]["method_config"] == {"ncm": {"unseen": "text"}}
-    assert results["methods"]["ncm"]["config"] == {"unseen": "text"}
+    assert results["methods"]["ncm"]["config"] == {"unseen": "text", "mixing": "raw"}
     assert main(["metrics", str(out / "results.json")]) == 0
     table = capsys.readouterr().out
     last = results["methods"]["ncm"]["metrics"]["last"]
@@ -83,19 +83,22 @@ def test_resume_without_a_run_is_a_clear_error(tmp_path, capsys):
     assert "config.yaml" in capsys.readouterr().err
 
 
-def test_hub_flag_is_moders_hub_path(tmp_path, capsys):
+def test_set_parses_a_method_field_by_its_type(tmp_path):
     from driftless.cli import _run_config_data, build_parser
 
+    def method_config(*sets: str) -> dict:
+        words = ["run", "--method", "moder", "--method", "ncm"]
+        for item in sets:
+            words += ["--set", item]
+        return build_run_config(_run_config_data(build_parser().parse_args(words))).method_config
+
     hub = tmp_path / "hub.pt"
-    args = build_parser().parse_args(["run", "--method", "moder", "--hub", str(hub)])
-    config = build_run_config(_run_config_data(args))
-    assert config.method_config == {"moder": {"hub_path": str(hub)}}
-    # a --set of the same field comes later and wins, like every --set
-    args = build_parser().parse_args(["run", "--method", "moder", "--hub", str(hub),
-                                      "--set", "moder.hub_path=other.pt"])  # fmt: skip
-    assert build_run_config(_run_config_data(args)).method_config["moder"]["hub_path"] == "other.pt"
-    # the path is taken as it is, not read as YAML (a --set value "yes" would become True)
-    args = build_parser().parse_args(["run", "--method", "moder", "--hub", "yes"])
-    assert build_run_config(_run_config_data(args)).method_config["moder"]["hub_path"] == "yes"
-    assert main(["run", "--method", "ncm", "--hub", str(hub), "--out", str(tmp_path / "r")]) == 2
-    assert "--method moder" in capsys.readouterr().err
+    assert method_config(f"moder.hub_path={hub}") == {"moder": {"hub_path": str(hub)}}
+    # a path is taken as it is: YAML would read "yes" as True and "1e-3" as a string
+    assert method_config("moder.hub_path=yes")["moder"]["hub_path"] == "yes"
+    assert method_config("moder.lr=1e-3")["moder"]["lr"] == 0.001
+    # the last --set of a field wins
+    assert method_config("moder.hub_path=a.pt", "moder.hub_path=b.pt")["moder"]["hub_path"] == "b.pt"
+    # a value the field refuses is still reported by validation, naming the field
+    with pytest.raises(ConfigError, match="ncm.unseen"):
+        method_config("ncm.unseen=maybe")

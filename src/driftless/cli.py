@@ -105,18 +105,7 @@ def _run_config_data(
         data["eval_future"] = False
     if args.download:
         data["download"] = True
-    if args.hub is not None:
-        # MoDER's hub from another run or benchmark, as a path (not read as YAML like --set values);
-        # a later --set moder.hub_path=... still wins
-        method_config = dict(data.get("method_config") or {})
-        method_config["moder"] = {**(method_config.get("moder") or {}), "hub_path": str(args.hub)}
-        data["method_config"] = method_config
-    data = apply_overrides(data, args.set or [])
-    if args.hub is not None and "moder" not in (data.get("methods") or ["moder"]):
-        from driftless.errors import ConfigError
-
-        raise ConfigError("--hub loads a MoDER expert hub: add --method moder")
-    return data
+    return apply_overrides(data, args.set or [])
 
 
 RunPlan = list[tuple[Any, bool]]
@@ -209,7 +198,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         plan, sweep = _fresh_plan(args, seeds)
     _warn_tiny_settings(plan[0][0])
     if args.dry_run:
-        return _dry_run(plan[0][0])
+        from driftless.engine.preflight import dry_run
+
+        dry_run(plan[0][0], say=print)
+        return 0
     _quiet_libraries(getattr(args, "verbose", 0))
     if plan[0][0].backbone == "tiny-random":
         log.warning(
@@ -303,71 +295,6 @@ def _published_table(config: Any, metrics: dict[str, dict[str, float | None]]) -
         rows[f"{method} (ours)"] = {k: metrics[method].get(k) for k in reference.metrics}
     rows["published"] = dict(reference.metrics)
     return f"\npublished: {reference.source}\n{comparison_table(rows)}"
-
-
-def _locate_backbone(spec: str, allow_download: bool) -> str:
-    """Where backbone ``spec`` would be loaded from, without loading it; MissingModelError when it
-    cannot be found."""
-    from driftless.backbones.registry import BUILTIN_BACKBONES, TINY_CLIP_DIR
-    from driftless.errors import MissingModelError
-
-    if spec == "tiny-clip" and not (TINY_CLIP_DIR / "model.safetensors").is_file():
-        raise MissingModelError(f"backbone tiny-clip: {TINY_CLIP_DIR}/model.safetensors is missing")
-    if spec in BUILTIN_BACKBONES:
-        return f"built-in {spec}"
-    from driftless.backbones.clip import (
-        check_model_directory,
-        looks_like_hub_id,
-        missing_model_message,
-    )
-
-    path = Path(spec).expanduser()
-    if path.exists():
-        check_model_directory(path)
-        return f"directory {path}"
-    if not looks_like_hub_id(spec):
-        raise MissingModelError(missing_model_message(spec))
-    from huggingface_hub import try_to_load_from_cache
-
-    cached = try_to_load_from_cache(spec, "config.json")
-    if isinstance(cached, str):
-        return f"Hugging Face cache ({Path(cached).parent})"
-    if allow_download:
-        return "Hugging Face Hub (will be downloaded: --download is set)"
-    raise MissingModelError(missing_model_message(spec))
-
-
-def _dry_run(config: Any) -> int:
-    """Validate a run configuration and its data without training: build the benchmark (reading
-    every dataset's index files), check that every image file exists, locate the backbone."""
-    from driftless.benchmarks.registry import load_benchmark
-    from driftless.data.ondisk import missing_files
-
-    benchmark = load_benchmark(config.benchmark, config.data_root, run_seed=config.seed)
-    print(
-        f"benchmark {benchmark.name}: {benchmark.protocol}, {benchmark.num_tasks} tasks, "
-        f"{len(benchmark.classes)} classes (data root {config.data_root})"
-    )
-    problems = []
-    for name, dataset in benchmark.datasets.items():
-        counts = ", ".join(f"{s} {len(split):,}" for s, split in sorted(dataset.splits.items()))
-        where = dataset.metadata.get("folder", "generated")
-        print(f"  {name}: {dataset.num_classes} classes, {counts} ({where})")
-        for split_name, split in sorted(dataset.splits.items()):
-            absent = missing_files(split)
-            if absent:
-                problems.append(
-                    f"{name}/{split_name}: {len(absent)} image files missing, e.g. {absent[0]}"
-                )
-    print(f"backbone {config.backbone}: {_locate_backbone(config.backbone, config.download)}")
-    print(f"methods: {', '.join(config.resolved_methods())}")
-    if config.reference is not None:
-        values = ", ".join(f"{k} {v}" for k, v in config.reference.metrics.items())
-        print(f"reproduces: {values} ({config.reference.source})")
-    if problems:
-        raise DriftlessError("dry run: " + "; ".join(problems))
-    print("dry run: configuration and data are valid; nothing was trained")
-    return 0
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
@@ -590,12 +517,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-workers",
         type=int,
         help="image-decoding processes (default: 0 on a CPU; on a GPU, the cores per device, ≤ 8)",
-    )
-    run.add_argument(
-        "--hub",
-        type=Path,
-        help="MoDER: an expert hub to retrieve from (a hub file, a run's checkpoints/moder.pt or "
-        "a run directory), loaded before the first task",
     )
     run.add_argument(
         "--threads",

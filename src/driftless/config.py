@@ -5,6 +5,7 @@ Validated by pydantic; unknown keys and bad values raise :class:`ConfigError` na
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -15,8 +16,10 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import to_jsonable_python
 
-from driftless.errors import ConfigError
+from driftless.errors import ConfigError, format_validation_error
+from driftless.metrics import METRIC_ORDER
 
 DEFAULT_BENCHMARK = "world-cil"
 DEFAULT_BACKBONE = "tiny-clip"
@@ -50,12 +53,21 @@ class Reference(BaseModel):
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
-        from driftless.report.table import METRIC_ORDER
-
         unknown = sorted(set(value) - set(METRIC_ORDER))
         if unknown:
             raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRIC_ORDER)}")
         return value
+
+
+LOCATION_FIELDS = ("out", "data_root", "cache_dir")
+"""RunConfig fields that say where a run's files are on this machine: results.json leaves them out."""
+
+NON_SEMANTIC_FIELDS = (
+    *LOCATION_FIELDS, "num_workers", "threads", "download", "reference",
+    "devices", "num_nodes", "strategy", "loggers",
+)  # fmt: skip
+"""RunConfig fields that say where a run lives, how it is shown or spread over processes, not
+what it computes: a checkpoint stays valid when only these change."""
 
 
 class RunConfig(BaseModel):
@@ -210,10 +222,6 @@ def label_file_stem(label: str) -> str:
     return f"{safe}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
 
 
-def _format(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-
-
 def load_yaml_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML run configuration (a mapping); errors name the file."""
     path = Path(path).expanduser()
@@ -229,9 +237,11 @@ def load_yaml_config(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
-    """Apply ``key=value`` strings (values parsed as YAML). ``<method>.<field>=v`` is short for
-    ``method_config.<method>.<field>=v``."""
-    from driftless.methods.registry import available_methods
+    """Apply ``key=value`` strings. ``<method>.<field>=v`` is short for
+    ``method_config.<method>.<field>=v`` and its value is parsed by the field's type (a path or a
+    string stays the text given, even ``yes``: ``--set moder.hub_path=runs/cil``); other values,
+    and values the field's type refuses (left for validation to report), are parsed as YAML."""
+    from driftless.methods.registry import available_methods, parse_field_value
 
     methods = available_methods()
     data = {**data}
@@ -248,6 +258,10 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
             value = raw
+        if len(path) == 3 and path[0] == "method_config" and path[1] in methods:
+            with contextlib.suppress(ConfigError):
+                typed = parse_field_value(path[1], path[2], raw)
+                value = to_jsonable_python(typed)
         node = data
         for part in path[:-1]:
             child = node.get(part)
@@ -262,6 +276,6 @@ def build_run_config(data: Mapping[str, Any]) -> RunConfig:
     try:
         config = RunConfig.model_validate(dict(data))
     except ValidationError as exc:
-        raise ConfigError(f"config: {_format(exc)}") from None
+        raise ConfigError(f"config: {format_validation_error(exc)}") from None
     config.validate_methods()
     return config

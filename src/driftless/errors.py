@@ -1,5 +1,12 @@
 """The exceptions driftless raises for bad input. Each message says what was wrong and where."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class DriftlessError(Exception):
     """Base class: an error the user can fix (bad config, missing file, corrupt data)."""
@@ -34,3 +41,11 @@ class IntegrityError(DriftlessError):
 class MethodContractError(DriftlessError):
     """A method broke the Method protocol (e.g. ``logits`` of the wrong shape or not finite); the
     message names the method and what it returned."""
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """A pydantic validation error as one line: every problem as ``<prefix><field path>: <what>``,
+    separated by semicolons."""
+    return "; ".join(
+        f"{prefix}{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+    )

@@ -46,6 +46,12 @@ import numpy as np
 
 ArrayLike = Sequence[Sequence[float]] | np.ndarray
 
+METRIC_ORDER = (
+    "avg", "last", "first", "pd", "base", "novel", "hm", "domain_avg",
+    "forgetting", "bwt", "faa", "ci_transfer", "transfer",
+)  # fmt: skip
+"""Every metric's name, in the order tables and comparisons show them."""
+
 
 def _square(acc: ArrayLike, what: str) -> np.ndarray:
     matrix = np.asarray(acc, dtype=np.float64)  # None (a results.json null) becomes NaN

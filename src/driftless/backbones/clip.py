@@ -284,20 +284,26 @@ def missing_model_message(source: str) -> str:
     )
 
 
+def local_model_directory(source: str) -> Path | None:
+    """The model directory ``source`` names (checked to hold a config and weights), or None when
+    it names a Hugging Face id instead; MissingModelError when it is neither."""
+    path = Path(source).expanduser()
+    if path.exists():
+        check_model_directory(path)
+        return path
+    if not looks_like_hub_id(source):
+        raise MissingModelError(missing_model_message(source))
+    return None
+
+
 def load_clip_pretrained(source: str, allow_download: bool = False) -> CLIPBackbone:
     """Load a ``save_pretrained`` directory, or a Hugging Face id from the local cache (or the Hub
     when ``allow_download``). A missing model raises :class:`MissingModelError` saying where it
     was looked for and how to get it; an unreadable weights file says which file and why."""
     path = Path(source).expanduser()
-    if path.exists():
-        check_model_directory(path)
-        location = str(path)
-        local_only = True
-    else:
-        location = source
-        local_only = not allow_download
-        if not looks_like_hub_id(source):
-            raise MissingModelError(missing_model_message(source))
+    directory = local_model_directory(source)
+    location = source if directory is None else str(directory)
+    local_only = directory is not None or not allow_download
     try:
         model = CLIPModel.from_pretrained(location, local_files_only=local_only)
         tokenizer = CLIPTokenizer.from_pretrained(location, local_files_only=local_only)

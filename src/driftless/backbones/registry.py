@@ -18,14 +18,18 @@ if TYPE_CHECKING:
 TINY_CLIP_DIR = Path(__file__).parent / "assets" / "tiny-clip"
 
 
-def load_tiny_clip() -> CLIPBackbone:
-    """The bundled tiny CLIP pretrained on the generated world (``driftless pretrain-tiny``)."""
+def _check_tiny_clip() -> None:
     if not (TINY_CLIP_DIR / "model.safetensors").is_file():
         raise MissingModelError(
             f"the bundled tiny CLIP is missing from this installation: expected {TINY_CLIP_DIR}/"
             f"model.safetensors. Rebuild it with `driftless pretrain-tiny --out {TINY_CLIP_DIR}` "
             "(about 20 minutes on 2 CPU cores)."
         )
+
+
+def load_tiny_clip() -> CLIPBackbone:
+    """The bundled tiny CLIP pretrained on the generated world (``driftless pretrain-tiny``)."""
+    _check_tiny_clip()
     from driftless.backbones.clip import load_clip_pretrained
 
     backbone = load_clip_pretrained(str(TINY_CLIP_DIR))
@@ -62,3 +66,25 @@ def load_backbone(spec: str, allow_download: bool = False) -> CLIPBackbone:
     if spec in BUILTIN_BACKBONES:
         return BUILTIN_BACKBONES[spec][1]()
     return load_clip_pretrained(spec, allow_download=allow_download)
+
+
+def locate_backbone(spec: str, allow_download: bool = False) -> str:
+    """Where :func:`load_backbone` would load ``spec`` from, in words, without loading it (nor
+    importing transformers for a built-in); MissingModelError when it cannot be found."""
+    if spec == "tiny-clip":
+        _check_tiny_clip()
+    if spec in BUILTIN_BACKBONES:
+        return f"built-in {spec}"
+    from driftless.backbones.clip import local_model_directory, missing_model_message
+
+    directory = local_model_directory(spec)
+    if directory is not None:
+        return f"directory {directory}"
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(spec, "config.json")
+    if isinstance(cached, str):
+        return f"Hugging Face cache ({Path(cached).parent})"
+    if allow_download:
+        return "Hugging Face Hub (will be downloaded: --download is set)"
+    raise MissingModelError(missing_model_message(spec))

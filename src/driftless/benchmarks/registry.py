@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from driftless.errors import ConfigError
+from driftless.errors import ConfigError, format_validation_error
 
 if TYPE_CHECKING:
     from driftless.benchmarks.protocol import Benchmark
@@ -183,15 +183,6 @@ class BenchmarkSpec(BaseModel):
         return multi_domain(
             built, name=self.name, shots=self.shots, seed=seed, description=self.description
         )
-
-
-def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
-    """One line per problem, each naming the field by its dotted path."""
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        lines.append(f"{prefix}{loc}: {err['msg']}")
-    return "; ".join(lines)
 
 
 def parse_benchmark_spec(data: dict[str, Any], source: str) -> BenchmarkSpec:

@@ -26,7 +26,7 @@ from lightning.fabric import Fabric
 from driftless.backbones.registry import load_backbone
 from driftless.benchmarks.protocol import Benchmark
 from driftless.benchmarks.registry import load_benchmark
-from driftless.config import RunConfig, label_file_stem, parse_method_label
+from driftless.config import NON_SEMANTIC_FIELDS, RunConfig, label_file_stem, parse_method_label
 from driftless.engine.checkpoint import load_checkpoint, save_checkpoint
 from driftless.engine.distributed import (
     build_fabric,
@@ -49,13 +49,6 @@ from driftless.features.store import FeatureStore
 from driftless.methods.base import Context, LabelSpace, Method
 from driftless.methods.parts.text_classifier import TextEmbeddingCache
 from driftless.methods.registry import build_method, method_class
-
-# fields that say where a run lives or how it is shown, not what it computes
-_NON_SEMANTIC_FIELDS = {
-    "out", "data_root", "cache_dir", "num_workers", "threads", "download", "reference",
-    "devices", "num_nodes", "strategy",
-    "loggers",
-}  # fmt: skip
 
 
 @dataclass
@@ -139,7 +132,7 @@ def semantic_config(config: RunConfig) -> dict[str, Any]:
 
 
 def _semantic_config(config: RunConfig) -> dict[str, Any]:
-    data = config.model_dump(mode="json", exclude=_NON_SEMANTIC_FIELDS)
+    data = config.model_dump(mode="json", exclude=set(NON_SEMANTIC_FIELDS))
     data["methods"] = config.resolved_methods()
     return data
 

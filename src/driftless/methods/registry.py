@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from driftless.errors import ConfigError
+from driftless.errors import ConfigError, format_validation_error
 from driftless.methods.base import Method, MethodConfig
 
 if TYPE_CHECKING:
@@ -78,10 +78,7 @@ def validate_method_config(
     try:
         return cls.Config.model_validate(dict(values))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{where or name}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors()
-        )
+        problems = format_validation_error(exc, prefix=f"{where or name}.")
         raise ConfigError(f"method config: {problems}") from None
 
 

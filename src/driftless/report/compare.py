@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from driftless.errors import DataError, DriftlessError
-from driftless.report.table import METRIC_ORDER, METRIC_TITLES
+from driftless.metrics import METRIC_ORDER
+from driftless.report.table import METRIC_TITLES
 
 LOWER_IS_BETTER = frozenset({"forgetting"})
 """Metrics where a smaller value is better; every other metric is better when larger."""

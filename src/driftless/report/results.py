@@ -14,6 +14,7 @@ import numpy as np
 
 from driftless import __version__
 from driftless.atomic import atomic_write
+from driftless.config import LOCATION_FIELDS
 from driftless.metrics import domain_accuracies, seen_unseen_accuracies, summarize
 
 if TYPE_CHECKING:  # the engine imports torch and lightning: not needed to read results
@@ -144,7 +145,7 @@ def build_results(outcome: RunOutcome) -> dict[str, Any]:
         "benchmark": _benchmark_info(benchmark),
         "backbone": {"name": outcome.backbone_name, "fingerprint": outcome.backbone_fingerprint},
         "seed": outcome.config.seed,
-        "config": outcome.config.model_dump(mode="json", exclude={"out", "data_root", "cache_dir"}),
+        "config": outcome.config.model_dump(mode="json", exclude=set(LOCATION_FIELDS)),
         "methods": methods,
         "timings": {
             "feature_seconds": outcome.feature_seconds,

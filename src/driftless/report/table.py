@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-METRIC_ORDER = (
-    "avg", "last", "first", "pd", "base", "novel", "hm", "domain_avg",
-    "forgetting", "bwt", "faa", "ci_transfer", "transfer",
-)  # fmt: skip
+from driftless.metrics import METRIC_ORDER
+
 METRIC_TITLES = {
     "avg": "Avg",
     "last": "Last",
