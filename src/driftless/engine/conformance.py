@@ -35,6 +35,7 @@ import torch
 from pydantic import ValidationError
 
 from driftless.benchmarks.protocol import Benchmark, SampleSet
+from driftless.engine.evaluation import logits_problem
 from driftless.methods.base import Context, LabelSpace, Method
 from driftless.methods.registry import build_method, method_class
 
@@ -162,21 +163,10 @@ class _Runner:
                 torch.inference_mode(),
             ):
                 logits = method.logits(batch, space, self.context(generator))
-            expected = (len(batch), len(space))
-            if not isinstance(logits, torch.Tensor):
+            problem = logits_problem(logits, (len(batch), len(space)))
+            if problem is not None:
                 raise _ContractBroken(
-                    f"logits over the {kind} classes returned {type(logits).__name__}, not a tensor"
-                )
-            if tuple(logits.shape) != expected:
-                raise _ContractBroken(
-                    f"logits over the {kind} classes after {tasks_done} task(s) have shape "
-                    f"{tuple(logits.shape)}, expected (batch, classes) = {expected}"
-                )
-            if not torch.isfinite(logits).all():
-                bad = int((~torch.isfinite(logits)).sum())
-                raise _ContractBroken(
-                    f"logits over the {kind} classes after {tasks_done} task(s) hold {bad} "
-                    "non-finite values"
+                    f"logits over the {kind} classes after {tasks_done} task(s) {problem}"
                 )
             out[kind] = logits.detach().cpu().clone()
         return out

@@ -25,24 +25,26 @@ def checked_logits(
     A wrong shape would otherwise be scored silently (argmax over too few columns gives believable
     but wrong accuracies)."""
     logits = method.logits(batch, label_space, ctx)
-    expected = (len(batch), len(label_space))
+    problem = logits_problem(logits, (len(batch), len(label_space)))
+    if problem is not None:
+        raise MethodContractError(f"method {label}: logits {problem}")
+    return logits
+
+
+def logits_problem(logits: object, expected: tuple[int, int]) -> str | None:
+    """What breaks the contract in what ``logits`` returned for a batch and label space of
+    ``expected`` = (batch, classes), said as "returned …"; None when it keeps it."""
     if not isinstance(logits, torch.Tensor):
-        raise MethodContractError(
-            f"method {label}: logits returned {type(logits).__name__}, expected a tensor of shape "
-            f"{expected} (batch, classes in the label space)"
+        return (
+            f"returned {type(logits).__name__}, expected a tensor of shape {expected} "
+            "(batch, classes in the label space)"
         )
     if tuple(logits.shape) != expected:
-        raise MethodContractError(
-            f"method {label}: logits returned shape {tuple(logits.shape)} for a batch of "
-            f"{len(batch)} over {len(label_space)} classes; expected {expected}"
-        )
+        return f"returned shape {tuple(logits.shape)}, expected (batch, classes) = {expected}"
     if not torch.isfinite(logits).all():
         bad = int((~torch.isfinite(logits)).sum())
-        raise MethodContractError(
-            f"method {label}: logits returned {bad} non-finite value(s) (nan or inf) in a "
-            f"{expected} batch; scores must be finite"
-        )
-    return logits
+        return f"returned {bad} non-finite value(s) (nan or inf) in a {expected} batch"
+    return None
 
 
 def _batches(

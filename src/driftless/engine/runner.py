@@ -319,6 +319,26 @@ class Engine:
                 tracker=tracker,
             )
 
+        def evaluate(outcome: MethodOutcome, tasks_done: int) -> None:
+            """Row ``tasks_done`` of the matrix, reported to the tracker and checkpointed."""
+            with seeded(derive_seed(config.seed, name, "eval", tasks_done)) as generator:
+                tick = time.perf_counter()
+                outcome.matrix[tasks_done] = evaluate_row(
+                    method,
+                    benchmark,
+                    tasks_done,
+                    context(generator),
+                    features,
+                    config.eval_future,
+                    self.num_workers,
+                    fabric=self._eval_fabric(method),
+                    label=label,
+                )
+                outcome.eval_seconds.append(time.perf_counter() - tick)
+            row = outcome.matrix[tasks_done]
+            tracker.end_task(tasks_done, task_metrics(row, tasks_done, columns, weights))
+            self._save(checkpoint_path, method, outcome, tasks_done, tracker)
+
         if state is not None:
             method.load_state_dict(state["method_state"])
             outcome = MethodOutcome(
@@ -339,23 +359,8 @@ class Engine:
                 method=name,
                 overrides=overrides,
             )
-            with seeded(derive_seed(config.seed, name, "eval", 0)) as generator:
-                tick = time.perf_counter()
-                outcome.matrix[0] = evaluate_row(
-                    method,
-                    benchmark,
-                    0,
-                    context(generator),
-                    features,
-                    config.eval_future,
-                    self.num_workers,
-                    fabric=self._eval_fabric(method),
-                    label=label,
-                )
-                outcome.eval_seconds.append(time.perf_counter() - tick)
             tasks_done = 0
-            tracker.end_task(0, task_metrics(outcome.matrix[0], 0, columns, weights))
-            self._save(checkpoint_path, method, outcome, 0, tracker)
+            evaluate(outcome, 0)
         self.reporter.method_started(label, T, tasks_done)
         for t in range(tasks_done, T):
             with seeded(derive_seed(config.seed, name, "learn", t)) as generator:
@@ -364,22 +369,7 @@ class Engine:
                 tick = time.perf_counter()
                 method.learn(data, ctx)
                 outcome.learn_seconds.append(time.perf_counter() - tick)
-            with seeded(derive_seed(config.seed, name, "eval", t + 1)) as generator:
-                tick = time.perf_counter()
-                outcome.matrix[t + 1] = evaluate_row(
-                    method,
-                    benchmark,
-                    t + 1,
-                    context(generator),
-                    features,
-                    config.eval_future,
-                    self.num_workers,
-                    fabric=self._eval_fabric(method),
-                    label=label,
-                )
-                outcome.eval_seconds.append(time.perf_counter() - tick)
-            tracker.end_task(t + 1, task_metrics(outcome.matrix[t + 1], t + 1, columns, weights))
-            self._save(checkpoint_path, method, outcome, t + 1, tracker)
+            evaluate(outcome, t + 1)
             learned = outcome.matrix[t + 1][: t + 1]
             self.reporter.task_finished(
                 label,

@@ -146,10 +146,7 @@ class FeatureStore:
         entry = self.path(backbone, split)
         self._sweep_once()
         if not (entry / "meta.json").is_file():
-            try:
-                entry.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise storage_error(exc, entry.parent, "create the feature store") from exc
+            self._create_parent(entry)
             with FileLock(self._lock_path(entry.name)):
                 # another process may have finished this entry while we waited for the lock
                 if not (entry / "meta.json").is_file():
@@ -160,6 +157,13 @@ class FeatureStore:
         self.stats.entries_reused += 1
         return self._read(entry, len(split))
 
+    @staticmethod
+    def _create_parent(entry: Path) -> None:
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(exc, entry.parent, "create the feature store") from exc
+
     def put(self, backbone: Backbone, split: Split, features: np.ndarray) -> np.ndarray:
         """Store features computed elsewhere (the ranks of a distributed extraction) as the entry
         of ``split``, through the same hashed chunks and assembly as an extraction; an entry that
@@ -168,10 +172,7 @@ class FeatureStore:
             raise ValueError(f"put: {features.shape[0]} rows for a split of {len(split)} images")
         entry = self.path(backbone, split)
         self._sweep_once()
-        try:
-            entry.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise storage_error(exc, entry.parent, "create the feature store") from exc
+        self._create_parent(entry)
         with FileLock(self._lock_path(entry.name)):
             if not (entry / "meta.json").is_file():
                 if entry.exists():

@@ -6,13 +6,13 @@ Names are imported on first use (PEP 562), so that ``driftless list methods`` ca
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from driftless.lazy import lazy_exports
 
 _WHERE = {
     "Context": "base",
     "LabelSpace": "base",
     "Method": "base",
+    "MethodBase": "base",
     "MethodConfig": "base",
     "TaskData": "base",
     "available_methods": "registry",
@@ -24,8 +24,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+__getattr__ = lazy_exports(__name__, _WHERE)
