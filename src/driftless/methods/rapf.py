@@ -54,6 +54,7 @@ from driftless.methods.base import (
 from driftless.methods.parts.fusion import svd_fuse
 from driftless.methods.parts.gaussian_replay import class_gaussians, sample_gaussians
 from driftless.methods.parts.gaussian_stats import GaussianClassStats
+from driftless.methods.parts.optimisation import gradient_step
 from driftless.methods.parts.runtime import cpu_threads
 from driftless.methods.parts.text_classifier import cosine_logits
 from driftless.methods.registry import register_method
@@ -230,9 +231,7 @@ class RAPF(MethodBase[RAPFConfig]):
                                                 new_ids, column, seen_texts, generator)  # fmt: skip
                     logits = cosine_logits(inputs @ adapter.T, seen_texts, scale)
                     loss = F.cross_entropy(logits, labels) + config.hinge_weight * hinge
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
+                    gradient_step(optimizer, loss)
         return adapter.detach()
 
     def _hinge(

@@ -45,6 +45,20 @@ def endless(loader: DataLoader) -> Iterator[Any]:
         yield from loader
 
 
+def gradient_step(
+    optimizer: torch.optim.Optimizer,
+    loss: torch.Tensor,
+    log: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """One step of ``optimizer`` down ``loss``'s gradient (the previous gradients cleared first);
+    ``log`` receives the loss."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    if log is not None:
+        log({"loss": loss.detach()})
+
+
 def train_on_minibatches(
     optimizer: torch.optim.Optimizer,
     batch_loss: Callable[[torch.Tensor], torch.Tensor],
@@ -64,9 +78,4 @@ def train_on_minibatches(
         for _ in range(epochs):
             order = torch.randperm(num_samples, generator=generator).to(device)
             for start in range(0, num_samples, batch_size):
-                loss = batch_loss(order[start : start + batch_size])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if log is not None:
-                    log({"loss": loss.detach()})
+                gradient_step(optimizer, batch_loss(order[start : start + batch_size]), log)
