@@ -199,26 +199,53 @@ def class_incremental(
             )
     if len(sizes) < 1:
         raise ConfigError("increment: the benchmark has no task")
-    infos, _ = _class_infos([dataset])
     train_labels = dataset.split("train").labels
-    test_labels = dataset.split("test").labels
-    tasks, evals, start = [], [], 0
-    for t, size in enumerate(sizes):
-        block = permutation[start : start + size]
-        start += size
+    starts = np.cumsum([0, *sizes])
+    blocks = [permutation[a:b] for a, b in pairwise(starts)]
+    train_sets = []
+    for t, block in enumerate(blocks):
         train_idx = np.flatnonzero(np.isin(train_labels, block))
         if shots is not None:
             train_idx = _few_shot(train_labels, train_idx, shots, seed + t)
-        test_idx = np.flatnonzero(np.isin(test_labels, block))
+        train_sets.append(train_idx)
+    return _class_blocks_benchmark(
+        dataset,
+        "class-incremental",
+        name or f"{dataset.name}-b{base}inc{increment}",
+        blocks,
+        train_sets,
+        [(f"task {t + 1}", f"block {t + 1}") for t in range(len(blocks))],
+        description,
+    )
+
+
+def _class_blocks_benchmark(
+    dataset: Dataset,
+    protocol: str,
+    name: str,
+    blocks: Sequence[Sequence[int]],
+    train_sets: Sequence[np.ndarray],
+    labels: Sequence[tuple[str, str]],
+    description: str,
+) -> Benchmark:
+    """One dataset learned block of classes after block: task t trains on ``train_sets[t]`` (the
+    training indices of ``blocks[t]``'s classes) and block t's test images are column t; ``labels``
+    are each task's and each column's names."""
+    infos, _ = _class_infos([dataset])
+    test_labels = dataset.split("test").labels
+    tasks, evals = [], []
+    for t, (block, train_idx) in enumerate(zip(blocks, train_sets, strict=True)):
+        task_name, split_name = labels[t]
         tasks.append(
-            Task(t, f"task {t + 1}", tuple(block), (SampleSet(dataset.name, "train", train_idx),))
+            Task(t, task_name, tuple(block), (SampleSet(dataset.name, "train", train_idx),))
         )
+        test_idx = np.flatnonzero(np.isin(test_labels, block))
         evals.append(
-            EvalSplit(f"block {t + 1}", SampleSet(dataset.name, "test", test_idx), tuple(block), t)
+            EvalSplit(split_name, SampleSet(dataset.name, "test", test_idx), tuple(block), t)
         )
     return Benchmark(
-        name or f"{dataset.name}-b{base}inc{increment}",
-        "class-incremental",
+        name,
+        protocol,
         {dataset.name: dataset},
         tuple(infos),
         tuple(tasks),
@@ -299,7 +326,6 @@ def few_shot_class_incremental(
     n = dataset.num_classes
     permutation = resolve_order(order, n)
     train_labels = dataset.split("train").labels
-    test_labels = dataset.split("test").labels
     if sessions is not None:
         listed = _session_blocks(train_labels, sessions, permutation)
         if sum(len(b) for b in listed) == n - base and base > 0:  # the lists start at session 2
@@ -333,20 +359,14 @@ def few_shot_class_incremental(
             train_sets.append(
                 indices if t == 0 else _few_shot(train_labels, indices, shots, seed + t)
             )
-    infos, _ = _class_infos([dataset])
-    tasks, evals = [], []
-    for t, (block, train_idx) in enumerate(zip(blocks, train_sets, strict=True)):
-        label = "base session" if t == 0 else f"session {t + 1}"
-        tasks.append(Task(t, label, tuple(block), (SampleSet(dataset.name, "train", train_idx),)))
-        test_idx = np.flatnonzero(np.isin(test_labels, block))
-        evals.append(EvalSplit(label, SampleSet(dataset.name, "test", test_idx), tuple(block), t))
-    return Benchmark(
-        name or f"{dataset.name}-fscil",
+    names = ["base session" if t == 0 else f"session {t + 1}" for t in range(len(blocks))]
+    return _class_blocks_benchmark(
+        dataset,
         "few-shot class-incremental",
-        {dataset.name: dataset},
-        tuple(infos),
-        tuple(tasks),
-        tuple(evals),
+        name or f"{dataset.name}-fscil",
+        blocks,
+        train_sets,
+        [(label, label) for label in names],
         description,
     )
 
