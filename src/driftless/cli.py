@@ -345,9 +345,8 @@ def cmd_check_method(args: argparse.Namespace) -> int:
     """``driftless check-method NAME``: the method-conformance suite; exit 1 if a check fails."""
     import tempfile
 
-    import yaml
-
     from driftless.engine.conformance import iter_checks
+    from driftless.methods.registry import parse_field_value
 
     for spec in args.imports or []:
         import_plugin(spec)
@@ -356,7 +355,7 @@ def cmd_check_method(args: argparse.Namespace) -> int:
         field, sep, raw = item.partition("=")
         if not sep or not field.strip():
             raise DriftlessError(f"--set {item!r}: expected field=value")
-        values[field.strip()] = yaml.safe_load(raw)
+        values[field.strip()] = parse_field_value(args.name, field.strip(), raw)
     failed = 0
     with tempfile.TemporaryDirectory(prefix="driftless-check-") as root:
         for outcome in iter_checks(
@@ -489,7 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--set",
         action="append",
         metavar="KEY=VALUE",
-        help="override a config field; <method>.<field>=v sets a method's hyper-parameter",
+        help="override a config field; <method>.<field>=v sets a method's hyper-parameter, "
+        "parsed by its type (e.g. moder.hub_path=runs/cil loads another run's MoDER hub)",
     )
     run.add_argument(
         "--data-root",
