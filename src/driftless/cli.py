@@ -242,6 +242,7 @@ def _run_and_report(
     """Run one configuration, write its report and print its table."""
     from driftless.engine import run
     from driftless.report import build_results, comparison_table, write_report
+    from driftless.report.table import published_comparison
 
     outcome = run(config, resume=resume, progress=progress, overwrite=overwrite)
     if not outcome.is_global_zero:
@@ -263,7 +264,7 @@ def _run_and_report(
     )
     print(comparison_table(metrics, seconds))
     if config.reference is not None:
-        print(_published_table(config, metrics))
+        print(published_comparison(config.reference, metrics))
     print(f"\nfeatures: {outcome.images_encoded} images encoded ({outcome.feature_seconds:.1f} s)")
     print(f"results: {written[0]}\nreport:  {', '.join(str(p.name) for p in written[1:])}")
 
@@ -282,19 +283,6 @@ def _warn_tiny_settings(config: Any) -> None:
     warning = tiny_settings_warning(spec, config.resolved_methods(), config.method_config)
     if warning:
         print(warning, file=sys.stderr)
-
-
-def _published_table(config: Any, metrics: dict[str, dict[str, float | None]]) -> str:
-    """Ours beside the published numbers of ``config.reference``, on the reference's metrics."""
-    from driftless.report import comparison_table
-
-    reference = config.reference
-    method = reference.method or (next(iter(metrics)) if len(metrics) == 1 else None)
-    rows: dict[str, dict[str, float | None]] = {}
-    if method in metrics:
-        rows[f"{method} (ours)"] = {k: metrics[method].get(k) for k in reference.metrics}
-    rows["published"] = dict(reference.metrics)
-    return f"\npublished: {reference.source}\n{comparison_table(rows)}"
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftless.metrics import METRIC_ORDER
+
+if TYPE_CHECKING:
+    from driftless.config import Reference
 
 METRIC_TITLES = {
     "avg": "Avg",
@@ -54,3 +57,14 @@ def comparison_table(
         + "|"
     )
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+
+def published_comparison(reference: Reference, metrics: dict[str, dict[str, float | None]]) -> str:
+    """Our numbers beside the published ones of ``reference``, on the reference's metrics (ours
+    for the reference's method, or for the only method run)."""
+    method = reference.method or (next(iter(metrics)) if len(metrics) == 1 else None)
+    rows: dict[str, dict[str, float | None]] = {}
+    if method in metrics:
+        rows[f"{method} (ours)"] = {k: metrics[method].get(k) for k in reference.metrics}
+    rows["published"] = dict(reference.metrics)
+    return f"\npublished: {reference.source}\n{comparison_table(rows)}"
