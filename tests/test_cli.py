@@ -98,7 +98,9 @@ def test_set_parses_a_method_field_by_its_type(tmp_path):
     assert method_config("moder.hub_path=yes")["moder"]["hub_path"] == "yes"
     assert method_config("moder.lr=1e-3")["moder"]["lr"] == 0.001
     # the last --set of a field wins
-    assert method_config("moder.hub_path=a.pt", "moder.hub_path=b.pt")["moder"]["hub_path"] == "b.pt"
+    assert (
+        method_config("moder.hub_path=a.pt", "moder.hub_path=b.pt")["moder"]["hub_path"] == "b.pt"
+    )
     # a value the field refuses is still reported by validation, naming the field
     with pytest.raises(ConfigError, match=r"ncm\.unseen"):
         method_config("ncm.unseen=maybe")
