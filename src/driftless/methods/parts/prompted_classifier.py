@@ -219,14 +219,7 @@ class PromptedClassifier(MethodBase[PromptedConfigT]):
         new = [c for c in data.seen_label_space.class_ids if c not in self.head_ids_]
         if self.config.classifier == "text" or not new:
             return
-        space = LabelSpace(
-            tuple(new),
-            *(
-                tuple(getattr(data.seen_label_space, f)[data.seen_label_space.class_ids.index(c)]
-                      for c in new)
-                for f in ("names", "templates", "datasets")
-            ),
-        )  # fmt: skip
+        space = data.seen_label_space.subspace(new)
         rows = self._new_rows(ctx.text_embeddings(space), ctx.backbone.logit_scale, ctx.generator)
         old_weight = self.head_weight_ if self.head_weight_ is not None else rows[:0]
         old_bias = self.head_bias_ if self.head_bias_ is not None else torch.zeros(0)
@@ -241,7 +234,7 @@ class PromptedClassifier(MethodBase[PromptedConfigT]):
         seen = data.seen_label_space
         column = seen.position_table(device)
         allowed = torch.zeros(len(seen), dtype=torch.bool, device=device)
-        allowed[[seen.class_ids.index(c) for c in data.task.class_ids]] = True
+        allowed[seen.columns(data.task.class_ids)] = True
         if not config.mask_old_logits:
             allowed[:] = True
 
