@@ -11,7 +11,7 @@ least squares in float64. With R = (Σ XᵀX + γI)⁻¹, R₀ = I/γ, each batc
 
 Y one-hot over every class seen so far (W gains a zero column per new class). This equals the joint
 ridge solution on all data seen ("absolute memorization"), whatever the task split, order or batch
-size; tests/test_feature_methods.py checks it to 1e-6.
+size; tests/methods/test_feature_methods.py checks it to 1e-6.
 
 Our choices: ACIL trains the backbone on the base task and then freezes it; here it is frozen from the
 start (CLIP), so the recursion starts at the first task. The buffer is drawn from the run's seeded

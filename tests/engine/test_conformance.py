@@ -12,7 +12,7 @@ from driftless.cli import import_plugin, main
 from driftless.engine.conformance import CHECKS, check_method, conformance_toy, failures
 from driftless.methods.registry import available_methods
 
-PLUGINS = str(Path(__file__).parent / "plugins" / "conformance_plugins.py")
+PLUGINS = str(Path(__file__).parents[1] / "plugins" / "conformance_plugins.py")
 
 # Settings that keep the slow methods to a few seconds on toy-cil; the contract does not depend on
 # how long a method trains. (ranpac and acil get toy-cil's own settings from its spec.)

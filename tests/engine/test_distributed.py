@@ -31,7 +31,7 @@ from driftless.engine.distributed import (
 from driftless.errors import ConfigError
 from driftless.methods.parts.image_training import RankShares, _global_batch_size
 
-PLUGIN = Path(__file__).parent / "plugins" / "methods_for_tests.py"
+PLUGIN = Path(__file__).parents[1] / "plugins" / "methods_for_tests.py"
 
 
 @pytest.mark.parametrize("world", [1, 2, 3, 5])
