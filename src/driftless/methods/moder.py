@@ -97,8 +97,8 @@ Retrieval = Literal["retrieval", "global-mean"]
 
 
 class MoDERConfig(PromptTrainingConfig):
-    """Hyper-parameters of :class:`MoDER` (defaults: driftless's definition in docs/methods/moder.md); each
-    expert is one learned context."""
+    """Hyper-parameters of :class:`MoDER` (defaults: driftless's definition,
+    docs/methods/moder.md); each expert is one learned context."""
 
     template_augmentation: bool = True
     """Train each expert with a template drawn at random per step and ensemble all templates in
