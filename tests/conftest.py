@@ -57,5 +57,5 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "world_cil_results" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("world-cil-run"))
-        elif item.nodeid.startswith("tests/test_distributed.py"):
+        elif item.nodeid.startswith("tests/engine/test_distributed.py"):
             item.add_marker(pytest.mark.xdist_group("ddp"))
