@@ -432,12 +432,11 @@ class CalFuse(MethodBase[CalFuseConfig]):
         else:
             draws, owners = holdout
             if old_ids:
-                column = {c: i for i, c in enumerate(self.seen_class_ids_)}
                 means, factors = self._gaussians(old_ids)
                 replayed, which = sample_gaussians(
                     means, factors, config.calibration_per_class, ctx.generator
                 )
-                old_columns = torch.tensor([column[c] for c in old_ids])
+                old_columns = torch.tensor(class_columns(self.seen_class_ids_, old_ids))
                 draws = torch.cat([draws, replayed.to(device)])
                 owners = torch.cat([owners, old_columns[which].to(device)])
             # every class counts equally, however many samples it has here
