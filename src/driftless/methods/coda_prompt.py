@@ -122,6 +122,8 @@ class CodaPrompt(PromptedClassifier[CodaPromptConfig]):
     to the frozen ones of earlier tasks."""
 
     name = "coda-prompt"
+    # trains the image tower for minutes per run on a CPU: run it with --method
+    in_default_run = False
     Config = CodaPromptConfig
 
     def __init__(self, config: CodaPromptConfig | None = None):

@@ -105,6 +105,8 @@ class DualPrompt(PromptedClassifier[DualPromptConfig]):
     both as prefixes of the attention's keys and values."""
 
     name = "dualprompt"
+    # trains the image tower for minutes per run on a CPU: run it with --method
+    in_default_run = False
     Config = DualPromptConfig
 
     def prompt_layers(self) -> tuple[int, ...]:

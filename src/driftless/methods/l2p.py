@@ -102,6 +102,8 @@ class L2P(PromptedClassifier[L2PConfig]):
     """A shared pool of prompts chosen per image by key–query matching, prepended at the input."""
 
     name = "l2p"
+    # trains the image tower for minutes per run on a CPU: run it with --method
+    in_default_run = False
     Config = L2PConfig
 
     def __init__(self, config: L2PConfig | None = None):

@@ -88,6 +88,8 @@ class MoEAdapters(MethodBase[MoEAdaptersConfig]):
     """Frozen CLIP with task-routed mixture-of-experts adapters and an auto-selector."""
 
     name = "moe-adapters"
+    # trains the image tower for minutes per run on a CPU: run it with --method
+    in_default_run = False
     inputs = "images"
     Config = MoEAdaptersConfig
 

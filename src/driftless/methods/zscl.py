@@ -90,6 +90,8 @@ class ZSCL(Finetune[ZSCLConfig]):
     task's start and a weight ensemble."""
 
     name = "zscl"
+    # trains the image tower for minutes per run on a CPU: run it with --method
+    in_default_run = False
     Config = ZSCLConfig
 
     def __init__(self, config: ZSCLConfig | None = None):
