@@ -51,6 +51,7 @@ def world_cil_results(tmp_path_factory):
     return build_results(run(config, progress=False)), out
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (``--dist loadgroup``): every test that uses the shared world-cil run goes
     to one worker, so the run is made once; the multi-process (DDP) tests share one worker too."""
