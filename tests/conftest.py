@@ -36,19 +36,30 @@ def tiny_backbone():
 def world_cil_results(tmp_path_factory):
     """One engine run of the embedded default, world-cil with the shipped tiny CLIP, seed 0, for the
     methods whose criteria the tests check on it (zero-shot, NCM, fine-tuning, LwF, PMI): its
-    results document and its run directory. One torch thread (the image methods' small operations
-    lose more to thread synchronization than they gain on a shared CPU)."""
+    results document (as saved in results.json) and its run directory. One torch thread (the image
+    methods' small operations lose more to thread synchronization than they gain on a shared CPU).
+    Under pytest-xdist the workers share one run: the first to need it makes it, under a file lock,
+    in the session's common temporary directory; the others read its results.json."""
+    from filelock import FileLock
+
     from driftless.config import build_run_config
     from driftless.engine import run
-    from driftless.report import build_results
+    from driftless.report import build_results, load_results, write_results
 
-    out = tmp_path_factory.mktemp("world-cil")
-    config = build_run_config({
-        "benchmark": "world-cil", "backbone": "tiny-clip", "out": out, "threads": 1,
-        "methods": ["zero-shot", "ncm", "finetune", "lwf", "pmi"],
-        "cache_dir": tmp_path_factory.mktemp("cache"),
-    })  # fmt: skip
-    return build_results(run(config, progress=False)), out
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = tmp_path_factory.getbasetemp().parent  # this session's, shared by its workers
+    else:
+        root = tmp_path_factory.mktemp("shared")
+    out = root / "world-cil"
+    with FileLock(str(root / "world-cil.lock")):
+        if not (out / "results.json").is_file():
+            config = build_run_config({
+                "benchmark": "world-cil", "backbone": "tiny-clip", "out": out, "threads": 1,
+                "methods": ["zero-shot", "ncm", "finetune", "lwf", "pmi"],
+                "cache_dir": root / "world-cil-cache",
+            })  # fmt: skip
+            write_results(build_results(run(config, progress=False)), out)
+    return load_results(out / "results.json"), out
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
