@@ -25,6 +25,22 @@ def cache_dir(tmp_path, monkeypatch):
     return path
 
 
+@pytest.fixture
+def encode_counter(monkeypatch):
+    """Counts the images every CLIPBackbone encodes during one test: ``calls["images"]``."""
+    from driftless.backbones.clip import CLIPBackbone
+
+    calls = {"images": 0}
+    original = CLIPBackbone.encode_images
+
+    def counting(self, pixels):
+        calls["images"] += len(pixels)
+        return original(self, pixels)
+
+    monkeypatch.setattr(CLIPBackbone, "encode_images", counting)
+    return calls
+
+
 @pytest.fixture(scope="session")
 def tiny_backbone():
     from driftless.backbones import tiny_random_clip

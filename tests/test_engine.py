@@ -29,19 +29,6 @@ def _config(tmp_path, cache_dir, **overrides):
     return build_run_config(values)
 
 
-@pytest.fixture
-def encode_counter(monkeypatch):
-    calls = {"images": 0}
-    original = CLIPBackbone.encode_images
-
-    def counting(self, pixels):
-        calls["images"] += len(pixels)
-        return original(self, pixels)
-
-    monkeypatch.setattr(CLIPBackbone, "encode_images", counting)
-    return calls
-
-
 def test_two_methods_encode_each_image_once_and_a_second_run_none(
     tmp_path, cache_dir, encode_counter
 ):

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from driftless.backbones.clip import CLIPBackbone
 from driftless.benchmarks.orders import seeded_permutation
 from driftless.benchmarks.registry import load_benchmark
 from driftless.cli import main, parse_seeds
@@ -28,19 +27,6 @@ from driftless.methods.registry import variant_values
 ROOT = Path(__file__).resolve().parents[1]
 WRONG_LOGITS = Path(__file__).parent / "plugins" / "wrong_logits.py"
 TASK_LINE = re.compile(r"^(\S+)  task (\d+)/(\d+)  acc \d+\.\d  \d+\.\d s$")
-
-
-@pytest.fixture
-def encode_counter(monkeypatch):
-    calls = {"images": 0}
-    original = CLIPBackbone.encode_images
-
-    def counting(self, pixels):
-        calls["images"] += len(pixels)
-        return original(self, pixels)
-
-    monkeypatch.setattr(CLIPBackbone, "encode_images", counting)
-    return calls
 
 
 def _toy_args(out: Path, cache_dir: Path, *extra: str) -> list[str]:
