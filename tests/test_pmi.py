@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from driftless.config import build_run_config
 from driftless.engine import run
 from driftless.engine.inputs import ImageSamples
+from driftless.engine.threads import torch_threads
 from driftless.methods import registry
 from driftless.methods.base import Context, LabelSpace, TaskData
 from driftless.methods.parts.gaussian_stats import GaussianClassStats
@@ -40,10 +41,8 @@ FAST = {"iterations": 6, "synthetic_per_class": 2, "inversion_steps": 20, "layer
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     # module-scoped so that the module fixtures below train on one thread too
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import torch
 from driftless.config import build_run_config
 from driftless.engine import run
 from driftless.engine.inputs import ImageSamples
+from driftless.engine.threads import torch_threads
 from driftless.errors import ConfigError
 from driftless.methods.base import LabelSpace
 from driftless.methods.parts.image_training import ImageEncoder
@@ -27,10 +28,8 @@ CHANCE = 100.0 / 12
 @pytest.fixture(autouse=True)
 def one_thread():
     # the tiny model trains several times faster on one thread than on two contended ones
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 def _run(tmp_path, cache_dir, name, methods, method_config=None, seed=0):

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from driftless.backbones import tiny_random_clip
+from driftless.engine.threads import torch_threads
 from driftless.errors import ConfigError
 from driftless.methods.base import LabelSpace
 from driftless.methods.coda_prompt import ortho_penalty, orthogonal_rows
@@ -52,10 +53,8 @@ PROMPT_METHODS = {
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 # --- the prompted tower ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from driftless.engine.threads import torch_threads
 from driftless.errors import ConfigError, DataError
 from driftless.methods.base import LabelSpace
 from driftless.methods.parts.losses import distillation_loss
@@ -24,10 +25,8 @@ from toy_tasks import image_context, image_task_data, toy_image_setup
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
