@@ -78,6 +78,7 @@ from driftless.methods.parts.gaussian_replay import (
 )
 from driftless.methods.parts.gaussian_stats import GaussianClassStats
 from driftless.methods.parts.losses import distillation_loss
+from driftless.methods.parts.optimisation import gradient_step
 from driftless.methods.parts.runtime import cpu_threads
 from driftless.methods.registry import register_method
 
@@ -383,10 +384,7 @@ class CalFuse(MethodBase[CalFuseConfig]):
                     loss = loss + config.distillation_weight * distillation_loss(
                         student, scale * teacher_h @ old_texts.T, config.distillation_temperature
                     )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                ctx.log_metrics({"loss": loss.detach()})
+                gradient_step(optimizer, loss, ctx.log_metrics)
         return adapter.detach()
 
     def _training_feature(
@@ -459,9 +457,7 @@ class CalFuse(MethodBase[CalFuseConfig]):
                 h = self.embed(draws, adapter, texts, scale, slope, bias, share_grad=True)
                 losses = F.cross_entropy(scale * h @ texts.T, owners, reduction="none")
                 loss = losses.mean() if weights is None else (losses * weights).sum()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                gradient_step(optimizer, loss)
                 ctx.log_metrics({"calibration_loss": loss.detach()})
         self.slope_ = float(slope.detach()) if config.calibration == "dynamic" else 0.0
         self.bias_ = float(bias.detach())
