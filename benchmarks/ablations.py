@@ -64,7 +64,10 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
         "calfuse": {},
         "calibration=off": {"calibration": "off"},
         "calibration=scalar-per-task": {"calibration": "scalar-per-task"},
+        # on world-cil and world-mtil the spec turns fusion off (it measured best there); the
+        # fusion controls are then the fused ones
         "fusion=none": {"fusion": "none"},
+        "fusion=qr": {"fusion": "qr"},
         "fusion=svd": {"fusion": "svd"},
         "replay=none": {"replay": "none"},
     },
