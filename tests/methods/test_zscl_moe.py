@@ -287,3 +287,20 @@ def test_moe_adapters_learn_freeze_and_resume_exactly(toy):
         for e in torch.nonzero(frozen).flatten().tolist():
             key = f"vision.encoder.layers.{b}.mlp.moe.experts.{e}.up.weight"
             assert torch.equal(after[key], frozen_weights[key]), key
+
+
+def test_moe_adapters_shared_router_is_one_router_that_every_task_trains(toy):
+    # the paper's class-incremental code: one router (task id 0), no expert frozen
+    config = {**MOE_SMALL, "router": "shared", "freeze_top": 0}
+    method = build_method("moe-adapters", config)
+    pixels, space, ctx = _pixels(toy), _everything(toy), image_context(toy, seed=9)
+    method.learn(image_task_data(toy, 0), image_context(toy, seed=0))
+    encoder = method.encoder(ctx)
+    router = {k: v.clone() for k, v in encoder.adapter_state().items() if ".routers." in k}
+    method.learn(image_task_data(toy, 1), image_context(toy, seed=1))
+    assert encoder.num_tasks == 1 and all(int(layer.frozen.sum()) == 0 for layer in encoder.moe_layers)
+    after = encoder.adapter_state()
+    assert set(router) == {k for k in after if ".routers." in k}
+    assert any(not torch.equal(after[k], v) for k, v in router.items())  # task 2 trained it
+    routes = method.routes(pixels.to(ctx.device), ctx)  # DDAS picks experts or CLIP, router 0
+    assert set(routes.tolist()) <= {0, NO_TASK} and (routes == 0).any()

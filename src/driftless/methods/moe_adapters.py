@@ -56,6 +56,9 @@ class MoEAdaptersConfig(ImageTrainingConfig):
     """Experts per block (paper: 22 on MTIL, 2 on CIFAR-100)."""
     top_k: int = Field(default=2, ge=1)
     """Experts each image uses per block (paper: 2)."""
+    router: Literal["per-task", "shared"] = "per-task"
+    """A new router per task (paper, MTIL) or one router that every task trains (the paper's
+    class-incremental code, cil/clip/model.py: one router, task id 0 in training and test)."""
     width: int = Field(default=64, ge=1)
     """Adapter bottleneck width (paper: 64)."""
     scale: float = Field(default=0.1, gt=0)
@@ -120,7 +123,7 @@ class MoEAdapters(MethodBase[MoEAdaptersConfig]):
         fit the task's autoencoder."""
         assert data.images is not None
         encoder = self.encoder(ctx)
-        encoder.start_task()
+        encoder.start_task(new_router=self.config.router == "per-task")
         config = config_for_task(self.config, self.config.lr_per_dataset, data.label_space)
         classes = data.seen_label_space if config.loss_classes == "seen" else data.label_space
         classifier, targets = ctx.text_embeddings(classes), classes.position_table(ctx.device)
@@ -148,11 +151,14 @@ class MoEAdapters(MethodBase[MoEAdaptersConfig]):
         encoder = self.encoder(ctx)
         if encoder.num_tasks == 0:
             return torch.full((len(pixels),), NO_TASK, dtype=torch.long, device=pixels.device)
-        if not self.config.ddas:
+        if not self.config.ddas:  # the latest router (the only one when shared)
             return torch.full((len(pixels),), encoder.num_tasks - 1, device=pixels.device)
         assert self.selector_ is not None
         with torch.no_grad():
-            return self.selector_.route(ctx.backbone.encode_images(pixels))
+            routes = self.selector_.route(ctx.backbone.encode_images(pixels))
+        if self.config.router == "shared":  # the selector only decides: experts or plain CLIP
+            routes = torch.where(routes == NO_TASK, routes, torch.zeros_like(routes))
+        return routes
 
     def logits(self, batch: torch.Tensor, label_space: LabelSpace, ctx: Context) -> torch.Tensor:
         """Cosine logits of each image's embedding through its routed experts (or plain CLIP)."""

@@ -191,10 +191,14 @@ class MoEImageEncoder(ImageEncoder):
         """Routers made so far (one per task started)."""
         return len(self.moe_layers[0].routers)
 
-    def start_task(self) -> int:
-        """A router per block for a new task, usage counts reset; returns the task's index."""
+    def start_task(self, new_router: bool = True) -> int:
+        """Usage counts reset and, for a new router per task (or the first task), a router per
+        block; returns the index of the router the task trains."""
         for layer in self.moe_layers:
-            layer.add_router()
+            if new_router or not len(layer.routers):
+                layer.add_router()
+            else:
+                layer.usage.zero_()
         self.routing.task = self.num_tasks - 1
         return self.routing.task
 
