@@ -293,12 +293,14 @@ def test_moe_adapters_shared_router_is_one_router_that_every_task_trains(toy):
     # the paper's class-incremental code: one router (task id 0), no expert frozen
     config = {**MOE_SMALL, "router": "shared", "freeze_top": 0}
     method = build_method("moe-adapters", config)
-    pixels, space, ctx = _pixels(toy), _everything(toy), image_context(toy, seed=9)
+    pixels, ctx = _pixels(toy), image_context(toy, seed=9)
     method.learn(image_task_data(toy, 0), image_context(toy, seed=0))
     encoder = method.encoder(ctx)
     router = {k: v.clone() for k, v in encoder.adapter_state().items() if ".routers." in k}
     method.learn(image_task_data(toy, 1), image_context(toy, seed=1))
-    assert encoder.num_tasks == 1 and all(int(layer.frozen.sum()) == 0 for layer in encoder.moe_layers)
+    assert encoder.num_tasks == 1 and all(
+        int(layer.frozen.sum()) == 0 for layer in encoder.moe_layers
+    )
     after = encoder.adapter_state()
     assert set(router) == {k for k in after if ".routers." in k}
     assert any(not torch.equal(after[k], v) for k, v in router.items())  # task 2 trained it

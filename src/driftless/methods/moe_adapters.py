@@ -16,13 +16,14 @@ Paper settings (ViT-B/16, MTIL; JiazuoYu/MoE-Adapters4CL mtil/scripts/train): 22
 width 64, scale 0.1, dropout 0.1, two most used experts frozen per block after each task, AdamW,
 1000 iterations per task, label smoothing 0.2, per-dataset lr (5e-3 Aircraft and CIFAR-100, 1e-4
 EuroSAT and MNIST, 1e-3 the others), DDAS threshold 0.0655; CIFAR-100 (cil/configs): 2 experts,
-top-2, lr 1e-3, batch 128, one epoch per task, no label smoothing.
+top-2, one router that every task trains, no expert frozen, no DDAS, lr 1e-3, batch 128, one
+epoch per task, no label smoothing.
 
 Our choices: adapters in the image tower only (the paper also adapts the text tower; ours keeps
 the frozen text classifier, so any class is scored the same way); DDAS on the frozen CLIP image
 embedding (the paper's code uses AlexNet features) and per image (the paper's code routes a whole
 test batch, which in MTIL holds one dataset); without DDAS every image uses the latest task's
-router; the load-balancing term the paper's code computes but never adds to the loss is left out.
+router (``router: shared``: the one router); the load-balancing term the paper's code computes but never adds to the loss is left out.
 """
 
 from __future__ import annotations
