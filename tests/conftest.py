@@ -48,6 +48,16 @@ def tiny_backbone():
     return tiny_random_clip(seed=0)
 
 
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """The image methods' toy setup (tests/toy_tasks.py ``toy_image_setup``): toy-cil generated in
+    a fresh directory, ``tiny_random_clip(seed=0)`` and a filled text cache; one per test module.
+    A module may define its own ``toy`` (tests/engine/test_conformance.py does)."""
+    from toy_tasks import toy_image_setup
+
+    return toy_image_setup(tmp_path_factory.mktemp("data"))
+
+
 @pytest.fixture(scope="session")
 def world_cil_results(tmp_path_factory):
     """One engine run of the embedded default, world-cil with the shipped tiny CLIP, seed 0, for the

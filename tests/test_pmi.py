@@ -32,7 +32,7 @@ from driftless.methods.parts.inversion import (
 )
 from driftless.methods.pmi import PMI
 from driftless.methods.registry import build_method
-from toy_tasks import image_context, image_task_data, toy_image_setup
+from toy_tasks import image_context, image_task_data
 
 FAST = {"iterations": 6, "synthetic_per_class": 2, "inversion_steps": 20, "layer_steps": 2,
         "first_block_factor": 2}  # fmt: skip
@@ -43,11 +43,6 @@ def one_thread():
     # module-scoped so that the module fixtures below train on one thread too
     with torch_threads(1):
         yield
-
-
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    return toy_image_setup(tmp_path_factory.mktemp("data"))
 
 
 def test_patch_embedding_least_squares_is_exact(tiny_backbone):

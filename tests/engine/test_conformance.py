@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from driftless.cli import import_plugin, main
 from driftless.engine.conformance import CHECKS, check_method, conformance_toy, failures
+from driftless.engine.threads import torch_threads
 from driftless.methods.registry import available_methods
 
 PLUGINS = str(Path(__file__).parents[1] / "plugins" / "conformance_plugins.py")
@@ -34,8 +34,10 @@ FAST = {
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    torch.set_num_threads(1)  # the tiny models train faster on one thread than on two contended
-    return conformance_toy(tmp_path_factory.mktemp("conformance"))
+    # the tiny models train faster on one thread than on two contended ones; restored after the
+    # module instead of left set for every later test of the process
+    with torch_threads(1):
+        yield conformance_toy(tmp_path_factory.mktemp("conformance"))
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from driftless.methods.base import LabelSpace
 from driftless.methods.parts.image_training import ImageEncoder
 from driftless.methods.registry import build_method
 from driftless.report import build_results
-from toy_tasks import image_context, image_task_data, toy_image_setup
+from toy_tasks import image_context, image_task_data
 
 IMAGE_METHODS = ["finetune", "lwf", "wise-ft"]
 CHANCE = 100.0 / 12
@@ -82,11 +82,6 @@ def test_same_seed_same_matrices(tmp_path, cache_dir):
 
 
 # -- state round trip, outside the engine ----------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    return toy_image_setup(tmp_path_factory.mktemp("data"))
 
 
 def _test_pixels(toy) -> torch.Tensor:

@@ -34,7 +34,6 @@ from toy_tasks import (
     image_context,
     image_task_data,
     synthetic_label_space,
-    toy_image_setup,
 )
 
 PROMPT_METHODS = {
@@ -169,11 +168,6 @@ def test_new_components_are_orthonormal_and_orthogonal_to_old_ones():
 
 
 # --- the three prompt methods on toy-cil ----------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    return toy_image_setup(tmp_path_factory.mktemp("data"))
 
 
 def _pixels(toy, t: int = 0, count: int = 12) -> torch.Tensor:

@@ -20,18 +20,13 @@ from driftless.methods.parts.task_selector import NO_TASK, AutoencoderSelector, 
 from driftless.methods.parts.text_classifier import cosine_logits
 from driftless.methods.parts.weight_ensemble import WeightAverage
 from driftless.methods.registry import build_method
-from toy_tasks import image_context, image_task_data, toy_image_setup
+from toy_tasks import image_context, image_task_data
 
 
 @pytest.fixture(autouse=True)
 def one_thread():
     with torch_threads(1):
         yield
-
-
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    return toy_image_setup(tmp_path_factory.mktemp("data"))
 
 
 def _pixels(toy, every: int = 6) -> torch.Tensor:
