@@ -179,8 +179,9 @@ def test_a_fresh_mixture_adds_nothing_and_most_used_experts_freeze():
 
 
 def test_routes_mix_expert_outputs_by_their_gates():
-    layer = MoEAdapterLayer(dim=2, experts=3, top_k=1, width=2, scale=1.0, dropout=0.0).eval()
+    layer = MoEAdapterLayer(dim=2, experts=3, top_k=1, width=2, scale=1.0, dropout=0.0)
     layer.add_router()
+    layer.eval()  # after add_router: a router added later trains (noisy gates) until eval()
     with torch.no_grad():
         for e, expert in enumerate(layer.experts):  # expert e maps x to (e + 1) · x
             expert.down.weight.copy_(torch.eye(2)), expert.down.bias.zero_()
