@@ -82,6 +82,11 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     "pmi": {
         "pmi": {},
         "replay=none": {"replay": "none"},
+        "replay=features": {"replay": "features"},
+        "synthesis=every-task,synthetic_per_class=4": {
+            "synthesis": "every-task",
+            "synthetic_per_class": 4,
+        },
         "init=noise": {"init": "noise"},
     },
 }

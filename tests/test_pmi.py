@@ -221,7 +221,38 @@ def test_state_dict_round_trip_resumes_exactly(toy):
     method.learn(image_task_data(toy, 2), image_context(toy, seed=2))
     restored.learn(image_task_data(toy, 2), image_context(toy, seed=2))
     assert torch.equal(restored.logits(pixels, space, ctx), method.logits(pixels, space, ctx))
-    assert restored.synthesis_log_[-1]["images"] == method.synthesis_log_[-1]["images"] == 6 * 2
+    # synthesis = once: task 2 inverts only task 1's two classes, the base task's four replay the
+    # images kept in the state
+    assert restored.synthesis_log_[-1]["images"] == method.synthesis_log_[-1]["images"] == 2 * 2
+
+
+def test_synthesis_once_inverts_each_class_a_single_time_and_replays_its_kept_images(toy):
+    """``synthesis = once``: before task t only the classes of task t − 1 are inverted (by the
+    model that has just learned them); earlier classes replay the images kept from their own
+    synthesis, unchanged, and the memory survives a state round trip."""
+    config = {**FAST, "synthesis": "once"}
+    method = build_method("pmi", config)
+    tasks = toy[0].tasks
+    for t in range(3):
+        method.learn(image_task_data(toy, t), image_context(toy, seed=t))
+        if t == 1:
+            first_pixels = method.synthetic_pixels_.clone()
+    per_class = FAST["synthetic_per_class"]
+    assert [entry["images"] for entry in method.synthesis_log_] == [
+        per_class * len(tasks[0].class_ids),
+        per_class * len(tasks[1].class_ids),
+    ]
+    old = [c for task in tasks[:2] for c in task.class_ids]
+    labels = method.synthetic_labels_
+    assert sorted(labels.tolist()) == sorted(old * per_class)
+    assert torch.equal(method.synthetic_pixels_[: len(first_pixels)], first_pixels)
+    buffer = io.BytesIO()
+    torch.save(method.state_dict(), buffer)
+    buffer.seek(0)
+    restored = build_method("pmi", config)
+    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    assert torch.equal(restored.synthetic_pixels_, method.synthetic_pixels_)
+    assert torch.equal(restored.synthetic_labels_, labels)
 
 
 def test_class_statistics_come_from_real_images_of_the_task(toy, made_model):
@@ -248,7 +279,8 @@ def test_world_cil_pmi_forgets_less_and_ends_higher_than_finetune_and_lwf(world_
     log = state["method_state"]["synthesis_log"]
     assert len(log) == 7  # tasks 2…8 replay their predecessors' classes
     assert all(entry["accuracy_by_maker"] >= 0.9 for entry in log)
-    assert [entry["images"] for entry in log] == [4 * 8 * t for t in range(1, 8)]
+    # synthesis = once: before each task only the previous task's 8 classes are inverted
+    assert [entry["images"] for entry in log] == [16 * 8] * 7
 
 
 # -- the mechanism: replay of inverted images -------------------------------------------------------
@@ -298,3 +330,70 @@ def test_old_classes_are_replayed_by_images_their_previous_model_recognizes(
     assert (predicted == positions).float().mean() >= 0.9
     real, real_labels, _ = _training_set(toy, made_model, monkeypatch, replay="none")
     assert set(real_labels.tolist()) <= new and len(real) == int((~synthetic).sum())
+
+
+# -- the control without images: Gaussian token-state replay -----------------------------------
+
+
+def test_class_token_gaussians_are_the_per_class_moments_and_sample_them(toy, made_model):
+    from driftless.methods.parts.token_replay import ClassTokenGaussians
+
+    generator = torch.Generator().manual_seed(0)
+    tokens = torch.randn(10, 3, 4, generator=generator, dtype=torch.float64)
+    labels = torch.tensor([7, 7, 7, 7, 9, 9, 9, 9, 9, 9])
+    gaussians = ClassTokenGaussians()
+    gaussians.update(tokens[:5], labels[:5])  # running sums: two batches give the same moments
+    gaussians.update(tokens[5:], labels[5:])
+    for c in (7, 9):
+        rows = tokens[labels == c]
+        torch.testing.assert_close(gaussians.mean(c), rows.mean(0))
+        torch.testing.assert_close(gaussians.std(c), rows.std(0))
+    draws, owners = gaussians.sample([7, 9], 4000, torch.Generator().manual_seed(1))
+    assert draws.shape == (4000, 3, 4) and set(owners.tolist()) == {7, 9}
+    torch.testing.assert_close(
+        draws[owners == 9].mean(0).double(), gaussians.mean(9), atol=0.1, rtol=0
+    )
+    restored = ClassTokenGaussians()
+    restored.load_state_dict(gaussians.state_dict())
+    again, _ = restored.sample([7, 9], 4000, torch.Generator().manual_seed(1))
+    assert torch.equal(again, draws)
+
+
+def test_embedding_from_a_block_continues_the_tower_exactly(toy, made_model):
+    from driftless.methods.parts.inversion import hidden_states
+
+    _, encoder, _, _ = made_model
+    data = image_task_data(toy, 0)
+    pixels = torch.stack([data.images[i][0] for i in range(4)])
+    with torch.no_grad():
+        states = hidden_states(encoder.vision, pixels)
+        whole = encoder(pixels)
+        for first in range(len(encoder.blocks)):
+            torch.testing.assert_close(encoder.embed_from_block(states[first + 1], first), whole)
+
+
+def test_feature_replay_trains_on_token_draws_of_the_old_classes_and_no_image(toy):
+    """``replay = features`` stores the token Gaussians of every learned class, hands the training
+    loop the task's real images only, and still trains differently from ``replay = none`` (the
+    draws enter the loss); its state round-trips."""
+    config = {**FAST, "replay": "features"}
+    method = build_method("pmi", config)
+    control = build_method("pmi", {**FAST, "replay": "none"})
+    for t in range(2):
+        method.learn(image_task_data(toy, t), image_context(toy, seed=t))
+        control.learn(image_task_data(toy, t), image_context(toy, seed=t))
+    learned = [c for task in toy[0].tasks[:2] for c in task.class_ids]
+    assert sorted(method.token_gaussians_.counts) == sorted(learned)
+    assert not method.synthesis_log_  # nothing inverted
+    first = method.token_gaussians_.mean(learned[0])
+    assert first.shape == method.token_stats_.mean(0).shape  # (tokens, width) of one state
+    benchmark = toy[0]
+    samples = ImageSamples(benchmark, [s.samples for s in benchmark.eval_splits], toy[1].preprocess)
+    pixels = torch.stack([samples[i][0] for i in range(0, len(samples), 8)])
+    space = LabelSpace.of(benchmark, range(len(benchmark.classes)))
+    ctx = image_context(toy, seed=99)
+    assert not torch.equal(method.logits(pixels, space, ctx), control.logits(pixels, space, ctx))
+    restored = build_method("pmi", config)
+    restored.load_state_dict(method.state_dict())
+    assert torch.equal(restored.logits(pixels, space, ctx), method.logits(pixels, space, ctx))
+    torch.testing.assert_close(restored.token_gaussians_.mean(learned[0]), first)

@@ -15,6 +15,8 @@ Algorithm (driftless's definition, docs/methods/pmi.md):
    tower (blocks inverted one at a time from the target back to pixels, the patch embedding by least
    squares), then full-model inversion (class CE through the text classifier, feature matching to z,
    contrastive alignment to the class means, total-variation and ℓ2 priors) until a target loss.
+   By default (``synthesis = "once"``) only the classes of task t − 1 are inverted, by the model
+   that has just learned them; their images are kept and replayed at every later task.
 4. Train on the task's real images plus the synthetic ones: CE (cosine logits with the frozen text
    embeddings, class-balanced) over every seen class for the synthetic images and over the task's
    classes for the real ones, plus distillation (T = 2) of the previous model's old-class logits.
@@ -23,8 +25,11 @@ Algorithm (driftless's definition, docs/methods/pmi.md):
 
 Our choices: embeddings f(x) (after the projection) stand for "penultimate features" — they are what
 the classifier reads; old classes' statistics are not re-estimated (no real image of them is left);
-synthesis happens afresh at each task with the previous model, so replayed images follow its
-drift; the semantic map is refitted from the statistics of every class seen; the contrastive term is
+each class is synthesized once, 16 images, right after its task, by the model whose embeddings its
+statistics describe, and kept (``synthesis = "every-task"`` inverts every old class again before
+every task with the previous model — 4 images each in our first definition; at a similar synthesis
+cost "once" replays 4× the images per class and measured higher Last on every seed of world-cil,
+docs/methods/pmi.md); the semantic map is refitted from the statistics of every class seen; the contrastive term is
 an InfoNCE over the stored class means (τ = 0.1). Two choices depart from the letter of the
 definition, each a switch: the real images' CE covers their own task's classes (``real_classes =
 "task"``, the "local" CE of data-free class-incremental learning; "seen" is the literal reading),
@@ -47,6 +52,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch.utils.data import ConcatDataset, Dataset
 
+from driftless.errors import ConfigError
 from driftless.methods.base import Context, LabelSpace, TaskData
 from driftless.methods.finetune import ImageFinetuning
 from driftless.methods.parts.gaussian_stats import GaussianClassStats
@@ -59,11 +65,13 @@ from driftless.methods.parts.image_training import (
 from driftless.methods.parts.inversion import (
     InversionConfig,
     TokenStatistics,
+    hidden_states,
     pixel_bounds,
     synthesize,
 )
 from driftless.methods.parts.losses import distillation_loss
 from driftless.methods.parts.text_classifier import cosine_logits
+from driftless.methods.parts.token_replay import ClassTokenGaussians
 from driftless.methods.registry import register_method
 
 
@@ -71,10 +79,13 @@ class PMIConfig(ImageTrainingConfig, InversionConfig):
     """Hyper-parameters of :class:`PMI`: training (:class:`ImageTrainingConfig`), synthesis
     (:class:`InversionConfig`) and the fields below."""
 
-    replay: Literal["images", "none"] = "images"
-    """Old classes in training: images synthesized by model inversion (PMI), or none (a control:
-    the same recipe — frozen copy of the previous model, distillation on the real images with
-    ``distill_on = "all"``, local CE — with no replay at all)."""
+    replay: Literal["images", "features", "none"] = "images"
+    """Old classes in training: images synthesized by model inversion (PMI); ``features``, a
+    control with no image: token states drawn from per-class diagonal Gaussians of the states
+    entering the first trainable block (stored after each task from its real images), as many per
+    step as the image replay would put in a batch, through the trainable blocks with the same CE
+    and distillation; or ``none`` (a control: the same recipe — frozen copy of the previous model,
+    distillation on the real images with ``distill_on = "all"``, local CE — with no replay)."""
     train_last_blocks: int | None = Field(default=2, ge=1)
     """Train the last N blocks (+ final layer norm and projection); None trains the whole tower."""
     iterations: int | None = Field(default=60, ge=1)
@@ -89,8 +100,16 @@ class PMIConfig(ImageTrainingConfig, InversionConfig):
     """ε = shrinkage · mean variance, added to the diagonal before sampling."""
     semantic_ridge: float = Field(default=1e-2, gt=0)
     """Ridge of the least-squares map from text to image embeddings."""
-    synthetic_per_class: int = Field(default=4, ge=1)
-    """Synthetic images per old class at each task."""
+    synthetic_per_class: int = Field(default=16, ge=1)
+    """Synthetic images per old class: made once (``synthesis = "once"``) or at each task
+    (``"every-task"``)."""
+    synthesis: Literal["every-task", "once"] = "once"
+    """When old classes are synthesized: afresh before every task, by the model that ended the
+    previous one (each class inverted again at every task), or ``once``: a class is inverted a
+    single time, before the task after its own, by the model that has just learned it and whose
+    embeddings its stored statistics describe; its images are kept (synthetic pixels, never a
+    real image) and replayed at every later task. Same number of images per class and step, a
+    fraction of the synthesis time."""
     synthesis_batch: int = Field(default=128, ge=1)
     """Images inverted together."""
     real_classes: Literal["task", "seen"] = "task"
@@ -142,6 +161,11 @@ class PMI(ImageFinetuning[PMIConfig]):
         self.token_stats_ = TokenStatistics()
         self.text_embeddings_: dict[int, torch.Tensor] = {}
         self.synthesis_log_: list[dict[str, Any]] = []
+        # synthesis = "once": every old class's synthetic images, kept from task to task
+        self.synthetic_pixels_: torch.Tensor | None = None
+        self.synthetic_labels_: torch.Tensor | None = None
+        # replay = "features": per-class Gaussians of the tokens entering the first trained block
+        self.token_gaussians_ = ClassTokenGaussians()
 
     # -- learning ------------------------------------------------------------------------------
     def learn(self, data: TaskData, ctx: Context) -> None:
@@ -160,10 +184,25 @@ class PMI(ImageFinetuning[PMIConfig]):
         if len(old):
             previous = encoder.frozen_copy()
             if config.replay == "images":
-                pixels, synthetic = self.synthesize(previous, old, ctx, data.task.name)
-                dataset = ConcatDataset([data.images, _Pixels(pixels.cpu(), synthetic.cpu())])
-                labels = torch.cat([data.labels, synthetic.cpu()])
-        loss = self.task_loss_with_replay(data, old, previous, ctx, labels)
+                pixels, synthetic = self.replay_images(previous, old, data, ctx)
+                dataset = ConcatDataset([data.images, _Pixels(pixels, synthetic)])
+                labels = torch.cat([data.labels, synthetic])
+        feature_replay = None
+        if previous is not None and config.replay == "features":
+            if ctx.fabric.world_size > 1:
+                raise ConfigError(
+                    "pmi.replay=features runs its extra forward pass outside the DDP wrapper: "
+                    "run this control in one process"
+                )
+            feature_replay = encoder
+            # the class balance counts each old class as the image replay would
+            labels = torch.cat(
+                [
+                    data.labels,
+                    torch.tensor(old.class_ids).repeat_interleave(config.synthetic_per_class),
+                ]
+            )
+        loss = self.task_loss_with_replay(data, old, previous, ctx, labels, feature_replay)
         train_loop(encoder, dataset, loss, config, ctx, f"{self.name} {data.task.name}")
         self.update_statistics(encoder, data, ctx)
 
@@ -174,10 +213,13 @@ class PMI(ImageFinetuning[PMIConfig]):
         previous: ImageEncoder | None,
         ctx: Context,
         labels: torch.Tensor,
+        feature_replay: ImageEncoder | None = None,
     ) -> LossFn:
         """CE over every seen class (class-balanced over ``labels``, the global labels of the
         training set, if ``balanced``), plus distillation of ``previous`` over the old classes on
-        the batch's synthetic images (those labelled with an old class: real images are new)."""
+        the batch's synthetic images (those labelled with an old class: real images are new).
+        With ``feature_replay`` (the encoder being trained), each batch also gets token states
+        drawn from the old classes' Gaussians, embedded by the encoder's trained blocks."""
         config = self.config
         classifier = ctx.text_embeddings(data.seen_label_space)
         targets = data.seen_label_space.position_table(ctx.device)
@@ -202,9 +244,26 @@ class PMI(ImageFinetuning[PMIConfig]):
             task_table[list(data.label_space.class_ids)] = torch.arange(len(data.label_space))
             task_lookup = task_table.to(ctx.device).__getitem__
 
+        draws_per_step, first_block = 0, 0
+        if feature_replay is not None:
+            replayed = config.synthetic_per_class * len(old)
+            draws_per_step = max(1, round(config.batch_size * replayed / len(labels)))
+            first_block = len(feature_replay.blocks) - (
+                config.train_last_blocks or len(feature_replay.blocks)
+            )
+        old_ids = [int(c) for c in old.class_ids]
+
         def loss(
             embeddings: torch.Tensor, pixels: torch.Tensor, labels: torch.Tensor
         ) -> torch.Tensor:
+            tokens = None
+            if feature_replay is not None:
+                tokens, drawn = self.token_gaussians_.sample(old_ids, draws_per_step, ctx.generator)
+                tokens = tokens.to(ctx.device)
+                embeddings = torch.cat(
+                    [embeddings, feature_replay.embed_from_block(tokens, first_block)]
+                )
+                labels = torch.cat([labels, drawn.to(ctx.device)])
             logits = cosine_logits(embeddings, classifier, scale)
             columns = targets(labels)
             weights = (
@@ -234,7 +293,10 @@ class PMI(ImageFinetuning[PMIConfig]):
             if not bool(distilled.any()):
                 return total
             with torch.no_grad():
-                teacher = cosine_logits(previous(pixels[distilled]), old_classifier, scale)
+                taught = previous(pixels[distilled[: len(pixels)]])
+                if tokens is not None:
+                    taught = torch.cat([taught, previous.embed_from_block(tokens, first_block)])
+                teacher = cosine_logits(taught, old_classifier, scale)
             student = cosine_logits(embeddings[distilled], old_classifier, scale)
             distillation = distillation_loss(student, teacher, config.temperature)
             return total + config.distill_weight * distillation * distilled.float().mean()
@@ -247,15 +309,46 @@ class PMI(ImageFinetuning[PMIConfig]):
         assert data.images is not None
         loader = torch.utils.data.DataLoader(data.images, batch_size=ctx.batch_size)
         encoder.eval()
+        first_block = len(encoder.blocks) - (self.config.train_last_blocks or len(encoder.blocks))
         for pixels, labels in loader:
             pixels = pixels.to(ctx.device)
             self.class_stats_.update(encoder(pixels), labels)
             self.token_stats_.update(encoder.vision, pixels)
+            if self.config.replay == "features":
+                tokens = hidden_states(encoder.vision, pixels)[first_block + 1]
+                self.token_gaussians_.update(tokens, labels)
         texts = ctx.text_embeddings(data.label_space).detach().cpu()
         for i, c in enumerate(data.label_space.class_ids):
             self.text_embeddings_[int(c)] = texts[i].clone()
 
     # -- synthesis -----------------------------------------------------------------------------
+    def replay_images(
+        self, previous: ImageEncoder, old: LabelSpace, data: TaskData, ctx: Context
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The synthetic (pixels, global labels) of the old classes replayed in this task, on the
+        CPU: all made now (``every-task``), or those kept plus the ones of classes not yet
+        synthesized (``once``; a class learned again in this task is dropped from the memory and
+        synthesized anew when it is next old)."""
+        if self.config.synthesis == "every-task":
+            pixels, labels = self.synthesize(previous, old, ctx, data.task.name)
+            return pixels.cpu(), labels.cpu()
+        kept_pixels, kept_labels = self.synthetic_pixels_, self.synthetic_labels_
+        if kept_pixels is None or kept_labels is None:
+            kept_pixels, kept_labels = torch.empty(0), torch.empty(0, dtype=torch.long)
+        relearned = torch.isin(kept_labels, torch.tensor(data.task.class_ids, dtype=torch.long))
+        kept_pixels, kept_labels = kept_pixels[~relearned], kept_labels[~relearned]
+        missing = sorted(set(old.class_ids) - set(kept_labels.tolist()))
+        if missing:
+            pixels, labels = self.synthesize(previous, old.subspace(missing), ctx, data.task.name)
+            pixels, labels = pixels.cpu(), labels.cpu()
+            if len(kept_labels):
+                pixels = torch.cat([kept_pixels, pixels])
+                labels = torch.cat([kept_labels, labels])
+            kept_pixels, kept_labels = pixels, labels
+        self.synthetic_pixels_, self.synthetic_labels_ = kept_pixels, kept_labels
+        replayed = torch.isin(kept_labels, torch.tensor(old.class_ids, dtype=torch.long))
+        return kept_pixels[replayed], kept_labels[replayed]
+
     def semantic_anchors(self, class_ids: list[int]) -> torch.Tensor:
         """a_c = t_c P for ``class_ids``, P = (Σ n_c t_c t_cᵀ + ρ I)⁻¹ Σ t_c s_cᵀ over every class
         with statistics (s_c the sum of its embeddings): ridge least squares text → image."""
@@ -361,6 +454,9 @@ class PMI(ImageFinetuning[PMIConfig]):
                 torch.stack([self.text_embeddings_[c] for c in ids]) if ids else torch.empty(0)
             ),
             "synthesis_log": [dict(entry) for entry in self.synthesis_log_],
+            "synthetic_pixels": self.synthetic_pixels_,
+            "synthetic_labels": self.synthetic_labels_,
+            "token_gaussians": self.token_gaussians_.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -373,3 +469,8 @@ class PMI(ImageFinetuning[PMIConfig]):
         ids = state["text_class_ids"].tolist()
         self.text_embeddings_ = {c: state["text_embeddings"][i].clone() for i, c in enumerate(ids)}
         self.synthesis_log_ = [dict(entry) for entry in state["synthesis_log"]]
+        self.synthetic_pixels_ = state.get("synthetic_pixels")
+        self.synthetic_labels_ = state.get("synthetic_labels")
+        self.token_gaussians_ = ClassTokenGaussians()
+        if "token_gaussians" in state:
+            self.token_gaussians_.load_state_dict(state["token_gaussians"])

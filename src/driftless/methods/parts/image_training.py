@@ -119,6 +119,14 @@ class ImageEncoder(nn.Module):
         with torch.no_grad():
             return self(pixels)
 
+    def embed_from_block(self, tokens: torch.Tensor, first: int) -> torch.Tensor:
+        """Token states (B, T, width) entering block ``first`` → unnormalized embeddings (B, D):
+        the rest of :meth:`forward` (the remaining blocks, the CLS token's final layer norm, the
+        projection)."""
+        for block in self.blocks[first:]:
+            tokens = block(tokens, None)
+        return self.projection(self.vision.post_layernorm(tokens[:, 0]))
+
     @property
     def blocks(self) -> nn.ModuleList:
         """The transformer blocks of the image tower, input side first."""
