@@ -397,3 +397,76 @@ def test_feature_replay_trains_on_token_draws_of_the_old_classes_and_no_image(to
     restored.load_state_dict(method.state_dict())
     assert torch.equal(restored.logits(pixels, space, ctx), method.logits(pixels, space, ctx))
     torch.testing.assert_close(restored.token_gaussians_.mean(learned[0]), first)
+
+
+# -- how replayed images enter the loss -----------------------------------------------------------
+
+
+def _two_dataset_task(toy):
+    """toy-cil's second task with its base classes relabelled as dataset "A" and its own as "B"."""
+    import dataclasses
+
+    data = image_task_data(toy, 1)
+    old_ids = list(toy[0].tasks[0].class_ids)
+    seen = data.seen_label_space
+    datasets = tuple("A" if c in old_ids else "B" for c in seen.class_ids)
+    data = dataclasses.replace(data, seen_label_space=dataclasses.replace(seen, datasets=datasets))
+    return data, old_ids
+
+
+def test_replayed_images_are_scored_over_their_dataset_and_weighted_apart(toy, made_model):
+    """``replay_classes = dataset``: a replayed image's CE runs over its own dataset's classes only
+    (``seen``: over all); ``replay_weight = w``: the loss is the real images' mean CE plus w × the
+    replayed images' mean CE (None: one mean over both)."""
+    from driftless.methods.parts.text_classifier import cosine_logits
+
+    _, encoder, _, _ = made_model
+    data, old_ids = _two_dataset_task(toy)
+    old = data.seen_label_space.subspace(old_ids)
+    ctx = image_context(toy, seed=0)
+    previous = encoder.frozen_copy()
+    real = 6
+    pixels = torch.stack([data.images[i][0] for i in range(real + 2 * len(old_ids))])
+    labels = torch.cat([data.labels[:real], torch.tensor(old_ids * 2)])
+    with torch.no_grad():
+        embeddings = encoder(pixels)
+    logits = cosine_logits(embeddings, toy[2](data.seen_label_space), toy[1].logit_scale)
+    seen_ids = list(data.seen_label_space.class_ids)
+    columns = torch.tensor([seen_ids.index(c) for c in labels.tolist()])
+    old_columns = [seen_ids.index(c) for c in old_ids]
+    new_columns = [seen_ids.index(c) for c in data.label_space.class_ids]
+    local = F.cross_entropy(
+        logits[:real][:, new_columns],
+        torch.tensor([new_columns.index(int(c)) for c in columns[:real]]),
+        reduction="none",
+    )
+    replayed_over_seen = F.cross_entropy(logits[real:], columns[real:], reduction="none")
+    replayed_over_dataset = F.cross_entropy(
+        logits[real:][:, old_columns],
+        torch.tensor([old_columns.index(int(c)) for c in columns[real:]]),
+        reduction="none",
+    )
+
+    def loss(**config):
+        settings = {**FAST, "distill_weight": 0.0, "balanced": False, **config}
+        method = build_method("pmi", settings)
+        with torch.no_grad():
+            fn = method.task_loss_with_replay(data, old, previous, ctx, labels)
+            return fn(embeddings, pixels, labels)
+
+    both = lambda replayed: torch.cat([local, replayed]).mean()  # noqa: E731
+    torch.testing.assert_close(loss(replay_classes="seen"), both(replayed_over_seen))
+    torch.testing.assert_close(loss(replay_classes="dataset"), both(replayed_over_dataset))
+    assert not torch.allclose(replayed_over_seen, replayed_over_dataset)
+    torch.testing.assert_close(
+        loss(replay_classes="dataset", replay_weight=0.5),
+        local.mean() + 0.5 * replayed_over_dataset.mean(),
+    )
+    torch.testing.assert_close(loss(replay_weight=0.0), local.mean())
+
+
+def test_dataset_replay_refuses_label_smoothing():
+    from driftless.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="label_smoothing"):
+        build_method("pmi", {"replay_classes": "dataset", "label_smoothing": 0.1})

@@ -49,7 +49,7 @@ from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch.utils.data import ConcatDataset, Dataset
 
 from driftless.errors import ConfigError
@@ -117,6 +117,14 @@ class PMIConfig(ImageTrainingConfig, InversionConfig):
     data-free class-incremental learning, which leaves the old classes' scores to the replay and
     the distillation) or over every seen class ("seen"); synthetic images always use every seen
     class."""
+    replay_classes: Literal["seen", "dataset"] = "seen"
+    """Cross-entropy of a replayed (synthetic) image over every seen class, or over the seen
+    classes of its own dataset (``dataset``: what it competes with where a protocol scores each
+    dataset over its own classes, as MTIL does; on a single-dataset benchmark the two agree)."""
+    replay_weight: float | None = Field(default=None, ge=0)
+    """None: one class-balanced mean CE over the real and replayed images of a batch, so the new
+    task's share of it shrinks as old classes accumulate; a number w: the real images' mean CE
+    plus w × the replayed images' mean CE, so the new task keeps its full weight."""
     balanced: bool = True
     """Weight the cross-entropy so that every seen class counts alike in a task (real new
     classes have many more images than synthetic old ones)."""
@@ -128,6 +136,21 @@ class PMIConfig(ImageTrainingConfig, InversionConfig):
     """λ, weight of the distillation of the previous model."""
     temperature: float = Field(default=2.0, gt=0)
     """Distillation temperature."""
+
+    @model_validator(mode="after")
+    def _dataset_replay_without_smoothing(self) -> PMIConfig:
+        if self.replay_classes == "dataset" and self.label_smoothing > 0:
+            raise ValueError(
+                "replay_classes=dataset scores replayed images over their own dataset's classes "
+                "only (the others at -inf), which label smoothing cannot spread onto: set "
+                "label_smoothing to 0 or replay_classes to seen"
+            )
+        return self
+
+
+def _weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    # 0 for an empty selection (a batch drawn with no real or no replayed image)
+    return (values * weights).sum() / weights.sum().clamp_min(1e-12)
 
 
 class _Pixels(Dataset):
@@ -252,6 +275,11 @@ class PMI(ImageFinetuning[PMIConfig]):
                 config.train_last_blocks or len(feature_replay.blocks)
             )
         old_ids = [int(c) for c in old.class_ids]
+        column_dataset = None
+        if config.replay_classes == "dataset":
+            names = data.seen_label_space.datasets
+            codes = {name: i for i, name in enumerate(dict.fromkeys(names))}
+            column_dataset = torch.tensor([codes[name] for name in names], device=ctx.device)
 
         def loss(
             embeddings: torch.Tensor, pixels: torch.Tensor, labels: torch.Tensor
@@ -270,8 +298,13 @@ class PMI(ImageFinetuning[PMIConfig]):
                 torch.ones_like(logits[:, 0]) if class_weights is None else class_weights[columns]
             )
             smoothing = config.label_smoothing
+            scored = logits
+            if column_dataset is not None and is_old is not None:
+                # replayed rows: only the columns of their own dataset
+                other = column_dataset[None, :] != column_dataset[columns][:, None]
+                scored = logits.masked_fill(other & is_old[labels][:, None], float("-inf"))
             per_sample = F.cross_entropy(
-                logits, columns, reduction="none", label_smoothing=smoothing
+                scored, columns, reduction="none", label_smoothing=smoothing
             )
             if task_columns is not None:  # real images: over their task's classes only
                 real = ~is_old[labels]  # type: ignore[index]
@@ -284,7 +317,14 @@ class PMI(ImageFinetuning[PMIConfig]):
                     label_smoothing=smoothing,
                 )
                 per_sample = torch.where(real, local, per_sample)
-            total = (per_sample * weights).sum() / weights.sum()
+            if config.replay_weight is None or is_old is None:
+                total = (per_sample * weights).sum() / weights.sum()
+            else:  # the task's own mean CE, plus the replay's mean CE at its own weight
+                replayed = is_old[labels]
+                total = _weighted_mean(per_sample[~replayed], weights[~replayed])
+                if bool(replayed.any()):
+                    mean = _weighted_mean(per_sample[replayed], weights[replayed])
+                    total = total + config.replay_weight * mean
             if previous is None or old_classifier is None or is_old is None:
                 return total
             distilled = is_old[labels]  # the synthetic images: real ones are of new classes
