@@ -39,7 +39,11 @@ one point of forgetting (docs/methods/pmi.md, ablations).
 
 Control: ``replay = "none"`` runs the same recipe (frozen previous model, distillation, local CE,
 class balance) with no synthetic image at all — LwF with PMI's recipe — so that the replay's own
-contribution can be measured (docs/methods/pmi.md, "Does the replay pay?").
+contribution can be measured; ``replay = "features"`` replays token states drawn from per-class
+Gaussians instead of images (docs/methods/pmi.md, "Does the replay pay?"). On a multi-domain
+sequence ``replay_classes = "dataset"`` scores a replayed image over its own dataset's classes and
+``replay_weight`` adds the replay's mean CE beside the new task's instead of sharing one mean
+(world-mtil's spec sets both).
 """
 
 from __future__ import annotations
