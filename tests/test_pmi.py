@@ -448,7 +448,8 @@ def test_replayed_images_are_scored_over_their_dataset_and_weighted_apart(toy, m
     )
 
     def loss(**config):
-        settings = {**FAST, "distill_weight": 0.0, "balanced": False, **config}
+        settings = {**FAST, "distill_weight": 0.0, "balanced": False, "replay_weight": None}
+        settings.update(config)
         method = build_method("pmi", settings)
         with torch.no_grad():
             fn = method.task_loss_with_replay(data, old, previous, ctx, labels)
