@@ -23,7 +23,8 @@ Our choices: adapters in the image tower only (the paper also adapts the text to
 the frozen text classifier, so any class is scored the same way); DDAS on the frozen CLIP image
 embedding (the paper's code uses AlexNet features) and per image (the paper's code routes a whole
 test batch, which in MTIL holds one dataset); without DDAS every image uses the latest task's
-router (``router: shared``: the one router); the load-balancing term the paper's code computes but never adds to the loss is left out.
+router (``router: shared``: the one router); the load-balancing term the paper's code computes
+but never adds to the loss is left out.
 """
 
 from __future__ import annotations

@@ -29,9 +29,9 @@ each class is synthesized once, 16 images, right after its task, by the model wh
 statistics describe, and kept (``synthesis = "every-task"`` inverts every old class again before
 every task with the previous model — 4 images each in our first definition; at a similar synthesis
 cost "once" replays 4× the images per class and measured higher Last on every seed of world-cil,
-docs/methods/pmi.md); the semantic map is refitted from the statistics of every class seen; the contrastive term is
-an InfoNCE over the stored class means (τ = 0.1). Two choices depart from the letter of the
-definition, each a switch: the real images' CE covers their own task's classes (``real_classes =
+docs/methods/pmi.md); the semantic map is refitted from the statistics of every class seen; the
+contrastive term is an InfoNCE over the stored class means (τ = 0.1). Two choices depart from the
+letter of the definition, each a switch: the real images' CE covers their own task's classes (``real_classes =
 "task"``, the "local" CE of data-free class-incremental learning; "seen" is the literal reading),
 and the distillation runs on the real images too (``distill_on = "all"``; "synthetic" is the
 literal reading). On world-cil the first cuts forgetting; the second gains Last and Avg for about
@@ -75,7 +75,7 @@ from driftless.methods.parts.inversion import (
 )
 from driftless.methods.parts.losses import distillation_loss
 from driftless.methods.parts.text_classifier import cosine_logits
-from driftless.methods.parts.token_replay import ClassTokenGaussians
+from driftless.methods.parts.token_replay import ClassTokenGaussians, draw_tokens
 from driftless.methods.registry import register_method
 
 
@@ -273,14 +273,13 @@ class PMI(ImageFinetuning[PMIConfig]):
             task_table[list(data.label_space.class_ids)] = torch.arange(len(data.label_space))
             task_lookup = task_table.to(ctx.device).__getitem__
 
-        draws_per_step, first_block = 0, 0
+        old_ids = [int(c) for c in old.class_ids]
+        draws_per_step, first_block, moments = 0, 0, None
         if feature_replay is not None:
             replayed = config.synthetic_per_class * len(old)
             draws_per_step = max(1, round(config.batch_size * replayed / len(labels)))
-            first_block = len(feature_replay.blocks) - (
-                config.train_last_blocks or len(feature_replay.blocks)
-            )
-        old_ids = [int(c) for c in old.class_ids]
+            first_block = self.first_trained_block(feature_replay)
+            moments = self.token_gaussians_.moments(old_ids)  # once per task, not per step
         column_dataset = None
         if config.replay_classes == "dataset":
             names = data.seen_label_space.datasets
@@ -291,8 +290,8 @@ class PMI(ImageFinetuning[PMIConfig]):
             embeddings: torch.Tensor, pixels: torch.Tensor, labels: torch.Tensor
         ) -> torch.Tensor:
             tokens = None
-            if feature_replay is not None:
-                tokens, drawn = self.token_gaussians_.sample(old_ids, draws_per_step, ctx.generator)
+            if feature_replay is not None and moments is not None:
+                tokens, drawn = draw_tokens(*moments, old_ids, draws_per_step, ctx.generator)
                 tokens = tokens.to(ctx.device)
                 embeddings = torch.cat(
                     [embeddings, feature_replay.embed_from_block(tokens, first_block)]
@@ -355,17 +354,22 @@ class PMI(ImageFinetuning[PMIConfig]):
         assert data.images is not None
         loader = torch.utils.data.DataLoader(data.images, batch_size=ctx.batch_size)
         encoder.eval()
-        first_block = len(encoder.blocks) - (self.config.train_last_blocks or len(encoder.blocks))
+        first_block = self.first_trained_block(encoder)
         for pixels, labels in loader:
             pixels = pixels.to(ctx.device)
             self.class_stats_.update(encoder(pixels), labels)
-            self.token_stats_.update(encoder.vision, pixels)
+            states = hidden_states(encoder.vision, pixels)
+            self.token_stats_.add(states)
             if self.config.replay == "features":
-                tokens = hidden_states(encoder.vision, pixels)[first_block + 1]
-                self.token_gaussians_.update(tokens, labels)
+                self.token_gaussians_.update(states[first_block + 1], labels)
         texts = ctx.text_embeddings(data.label_space).detach().cpu()
         for i, c in enumerate(data.label_space.class_ids):
             self.text_embeddings_[int(c)] = texts[i].clone()
+
+    def first_trained_block(self, encoder: ImageEncoder) -> int:
+        """Index of the first block that ``train_last_blocks`` trains (0: the whole tower)."""
+        blocks = len(encoder.blocks)
+        return blocks - (self.config.train_last_blocks or blocks)
 
     # -- synthesis -----------------------------------------------------------------------------
     def replay_images(

@@ -205,7 +205,13 @@ class TokenStatistics:
     @torch.no_grad()
     def update(self, vision: nn.Module, pixels: torch.Tensor) -> None:
         """Add the token states of a batch of real preprocessed images."""
-        states = torch.stack(hidden_states(vision, pixels), dim=1).to("cpu", torch.float64)
+        self.add(hidden_states(vision, pixels))
+
+    @torch.no_grad()
+    def add(self, states_of_batch: list[torch.Tensor]) -> None:
+        """Add a batch's token states as :func:`hidden_states` returns them (computed once by a
+        caller that needs them for something else too)."""
+        states = torch.stack(states_of_batch, dim=1).to("cpu", torch.float64)
         parts = (
             states.sum(0),
             states.square().sum(0),
@@ -219,7 +225,7 @@ class TokenStatistics:
             self.squares += parts[1]
             self.channel_means += parts[2]
             self.channel_stds += parts[3]
-        self.count += len(pixels)
+        self.count += len(states)
 
     def mean(self, k: int, device: torch.device | None = None) -> torch.Tensor:
         """(1 + n, width) mean of state k (0 = pre-LN embeddings, 1 = h₀, …)."""

@@ -41,17 +41,18 @@ class ClassTokenGaussians:
         variance = (self.squares[class_id] - n * self.mean(class_id).square()) / max(n - 1, 1)
         return variance.clamp_min(0.0).sqrt()
 
+    def moments(self, class_ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """float32 means and standard deviations (C, T, width) of ``class_ids``, in that order."""
+        means = torch.stack([self.mean(c) for c in class_ids]).float()
+        stds = torch.stack([self.std(c) for c in class_ids]).float()
+        return means, stds
+
     def sample(
         self, class_ids: list[int], count: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``count`` float32 draws (count, T, width), each of a class drawn uniformly from
         ``class_ids``, and their global labels."""
-        which = torch.randint(len(class_ids), (count,), generator=generator)
-        means = torch.stack([self.mean(c) for c in class_ids]).float()
-        stds = torch.stack([self.std(c) for c in class_ids]).float()
-        noise = torch.randn(means[which].shape, generator=generator)
-        labels = torch.tensor(class_ids, dtype=torch.long)[which]
-        return means[which] + stds[which] * noise, labels
+        return draw_tokens(*self.moments(class_ids), class_ids, count, generator)
 
     def state_dict(self) -> dict[str, Any]:
         """Class ids, counts and sums (float64)."""
@@ -69,3 +70,19 @@ class ClassTokenGaussians:
         self.counts = {c: int(n) for c, n in zip(ids, state["counts"].tolist(), strict=True)}
         self.sums = {c: state["sums"][i].clone() for i, c in enumerate(ids)}
         self.squares = {c: state["squares"][i].clone() for i, c in enumerate(ids)}
+
+
+def draw_tokens(
+    means: torch.Tensor,
+    stds: torch.Tensor,
+    class_ids: list[int],
+    count: int,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` draws from the diagonal Gaussians (``means``, ``stds``: (C, T, width), rows in the
+    order of ``class_ids``), each of a class drawn uniformly, and their global labels; the moments
+    are computed once (:meth:`ClassTokenGaussians.moments`) for the many steps of a task."""
+    which = torch.randint(len(class_ids), (count,), generator=generator)
+    noise = torch.randn(means[which].shape, generator=generator)
+    labels = torch.tensor(class_ids, dtype=torch.long)[which]
+    return means[which] + stds[which] * noise, labels
