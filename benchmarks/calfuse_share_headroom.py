@@ -98,7 +98,7 @@ def main() -> None:
                 + f"; best dynamic {best[0]}: {best[1]:.2f}",
                 flush=True,
             )
-    path = RESULTS / f"calfuse_share_headroom_{args.benchmark}.json"
+    path = RESULTS / f"calfuse_share_headroom_{Path(args.benchmark).stem}.json"
     path.write_text(
         json.dumps(
             {

@@ -405,6 +405,15 @@ def test_list_benchmarks_has_the_builtin_specs() -> None:
     assert load_benchmark_spec("toy-cil") == specs["toy-cil"]
 
 
+def test_world_cil_shift_learns_world_cils_images_and_scores_a_shifted_test_set() -> None:
+    specs = list_benchmarks()
+    cil, shift = specs["world-cil"], specs["world-cil-shift"]
+    assert (shift.protocol, shift.base, shift.increment) == ("class-incremental", 0, 8)
+    params = dict(shift.datasets[0].params)
+    assert params.pop("test_nuisance") == [0.1, 2.5]
+    assert params == cil.datasets[0].params  # same classes, same training images
+
+
 def test_load_builtin_toy_cil(tmp_path: Path) -> None:
     bench = load_benchmark("toy-cil", tmp_path)
     spec = load_benchmark_spec("toy-cil")

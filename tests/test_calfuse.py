@@ -282,7 +282,7 @@ SWITCHES = [
     {"replay_covariance": "shared"},
     {"batch_size": 7, "fuse_first_task": False},
     {"calibration_data": "holdout"},
-    {"train_share": "adapted"},
+    {"train_share": "calibrated"},
 ]
 
 
@@ -296,7 +296,7 @@ def test_every_switch_trains_and_learns_the_tasks(switch):
     accuracy = float((logits.argmax(1) == labels).float().mean())
     assert accuracy > 2.0 / NUM_CLASSES
     if switch.get("calibration") == "off":
-        assert method.bias_ == SMALL.get("calibration_bias", 0.0) and method.slope_ == 0.0
+        assert method.bias_ == SMALL.get("calibration_bias", -3.0) and method.slope_ == 0.0
     if switch.get("calibration") == "scalar-per-task":
         assert method.slope_ == 0.0
 
@@ -445,9 +445,9 @@ def test_holdout_calibration_fits_the_share_on_the_held_out_features():
 
 
 def test_adapted_training_is_the_uncalibrated_adapter_plus_a_calibration():
-    """``train_share = adapted``: W trains through ĝ alone, so every W equals the one
-    ``calibration = off`` trains (same draws, same teacher); only the refined share then mixes
-    in the original feature."""
+    """``train_share = adapted`` (the default): W trains through ĝ alone, so every W equals the
+    one ``calibration = off`` trains (same draws, same teacher); only the share then mixes in the
+    original feature. ``calibrated`` trains W through the mix, a different W."""
     tasks = _tasks()
     off = _learned({**SMALL, "calibration": "off"}, tasks)
     adapted = _learned({**SMALL, "train_share": "adapted"}, tasks)
@@ -457,6 +457,29 @@ def test_adapted_training_is_the_uncalibrated_adapter_plus_a_calibration():
         _relative(adapted.features(features, LOGIT_SCALE), off.features(features, LOGIT_SCALE))
         > 1e-3
     )
+    calibrated = _learned({**SMALL, "train_share": "calibrated"}, tasks)
+    assert _relative(calibrated.adapter_, off.adapter_) > 1e-4
+
+
+def test_defaults_mix_the_off_adapter_with_the_original_by_a_fixed_share():
+    """The default calibration: W is the ``calibration = off`` adapter, (a, b) stay at their
+    starting values (5, −3) through every task (no refinement), and h mixes f̂ into ĝ by
+    λ = σ(5 · gap − 3): under 0.05 where the original is no more confident than the adapted."""
+    tasks = _tasks()
+    default = _learned({"steps": 20, "lr": 0.01}, tasks)
+    off = _learned({"steps": 20, "lr": 0.01, "calibration": "off"}, tasks)
+    assert (default.slope_, default.bias_) == (5.0, -3.0)
+    torch.testing.assert_close(default.adapter_, off.adapter_, rtol=0, atol=1e-5)
+    original = F.normalize(_probe(), dim=-1)
+    adapted = F.normalize(original @ default.adapter_.T, dim=-1)
+    share = default.original_share(original, adapted, default.seen_texts_, LOGIT_SCALE, 5.0, -3.0)
+    confident = torch.softmax(LOGIT_SCALE * original @ default.seen_texts_.T, dim=1).amax(1)
+    adapted_confident = torch.softmax(LOGIT_SCALE * adapted @ default.seen_texts_.T, 1).amax(1)
+    gap = confident - adapted_confident
+    torch.testing.assert_close(share[:, 0], torch.sigmoid(5.0 * gap - 3.0))
+    assert bool((share[gap <= 0] < 0.05).all())
+    expected = F.normalize(share * original + (1 - share) * adapted, dim=-1)
+    torch.testing.assert_close(default.features(_probe(), LOGIT_SCALE), expected)
 
 
 def test_refit_keeps_the_held_out_share_and_trains_w_again_on_every_sample():

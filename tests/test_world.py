@@ -67,6 +67,23 @@ def test_same_seed_draws_bit_identical_images():
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
 
 
+def test_test_nuisance_redraws_only_the_test_images():
+    """``test_nuisance`` shifts what is scored, not what is learned: the training images are the
+    same bytes as without it, the test images differ, and the same range gives the same images."""
+    kwargs = {"colours": ["red", "blue"], "shapes": ["star"], "train_per_class": 3,
+              "test_per_class": 4}  # fmt: skip
+    plain = world_compositions(**kwargs)
+    shifted = world_compositions(**kwargs, test_nuisance=(0.1, 0.5))
+    same_range = world_compositions(**kwargs, test_nuisance=(1.5, 2.5))
+    assert _digest(shifted.split("train").images.pixels) == _digest(
+        plain.split("train").images.pixels
+    )
+    assert _digest(shifted.split("test").images.pixels) != _digest(
+        plain.split("test").images.pixels
+    )
+    assert same_range.fingerprint() == plain.fingerprint() != shifted.fingerprint()
+
+
 # Pinned digest of one scene: the same seed must draw the same bytes on every machine (with the
 # pinned Pillow/FreeType of matplotlib's fonts). If a deliberate change to the drawing code changes
 # it, update the digest and say so in the changelog: every cached feature of the world changes too.

@@ -108,11 +108,15 @@ class CalFuseConfig(MethodConfig):
     calibration_slope: float = 5.0
     """a before the first refinement."""
 
-    calibration_bias: float = 0.0
-    """b before the first refinement (λ = σ(b) = 0.5 at 0 while W = I)."""
+    calibration_bias: float = -3.0
+    """b before the first refinement. With a = 5 and b = −3, λ = σ(5 · gap − 3): under 0.05 where
+    the adapted feature is at least as confident as the original, 0.5 at a gap of 0.6, 0.88 at 1."""
 
-    calibration_steps: int = Field(default=100, ge=0)
-    """Adam steps refining (a, b) after each task (0: keep the initial values)."""
+    calibration_steps: int = Field(default=0, ge=0)
+    """Adam steps refining (a, b) after each task (0: keep the initial values). Off by default:
+    fitted on features of the training distribution, the share learns that the adapted feature is
+    the better one there and shuts the original out (λ → 0, the ``off`` run), losing it exactly
+    where it is the better one: on images unlike the training ones (docs/methods/calfuse.md)."""
 
     calibration_lr: float = Field(default=0.05, gt=0.0)
     """Adam learning rate for (a, b)."""
@@ -133,10 +137,11 @@ class CalFuseConfig(MethodConfig):
     """With ``calibration_data = holdout``: after the share is fitted, train W again from W_old on
     every sample of the task, held-out ones included (cross-fitting; twice the training time)."""
 
-    train_share: TrainShare = "calibrated"
-    """The feature W trains through: the calibrated mix h with the previous (a, b), or the adapted
-    feature ĝ alone (λ = 0 while training), so that the calibration mixes two distinct features
-    after the fact instead of one W co-adapted to the mix."""
+    train_share: TrainShare = "adapted"
+    """The feature W trains through: the adapted feature ĝ alone (λ = 0 while training: W is
+    exactly the ``calibration = off`` adapter), so that the calibration mixes two distinct features
+    after the fact; or ``calibrated``: the mix h with the previous (a, b), where W co-adapts to the
+    mix and λ I + (1 − λ) W becomes one more linear adapter (the first definition)."""
 
     fusion: Fusion = "qr"
     """How W_new merges into W_old after each task: QR (CalFuse), SVD (RAPF), none (keep W_new),

@@ -41,6 +41,7 @@ def _generate(
     test_per_class: int,
     seed: int,
     image_size: int,
+    test_scene_of: Callable[[int, np.random.Generator], Scene] | None = None,
 ) -> Dataset:
     for field, value in (("train_per_class", train_per_class), ("test_per_class", test_per_class)):
         if value < 1:  # a class with no images would be learned from nothing
@@ -51,7 +52,8 @@ def _generate(
         for label in range(len(class_names)):
             for i in range(per_class):
                 rng = np.random.default_rng([seed, _SPLIT_IDS[split], label, i])
-                pixels.append(render(scene_of(label, rng), rng, image_size))
+                draw = test_scene_of if split == "test" and test_scene_of else scene_of
+                pixels.append(render(draw(label, rng), rng, image_size))
                 labels.append(label)
         splits[split] = Split(ArrayImages(np.stack(pixels)), np.asarray(labels))
     return Dataset(name, tuple(class_names), splits, tuple(templates))
@@ -72,24 +74,30 @@ def world_compositions(
     seed: int = 0,
     image_size: int = 32,
     name: str = "world-compositions",
+    test_nuisance: tuple[float, float] | None = None,
 ) -> Dataset:
     """Colour × shape classes ("red circle", …), one object per image at a random size and position,
     with nuisance (noise, blur, clutter) drawn from ``nuisance``. The default 8 × 8 grid includes
-    combinations held out of pretraining."""
+    combinations held out of pretraining. ``test_nuisance`` draws the test images' nuisance from
+    another range (a shift between what is learned from and what is scored); None: the same."""
     _check_names("colours", colours, list(COLOURS))
     _check_names("shapes", shapes, SHAPES)
     combos = [(c, s) for s in shapes for c in colours]
 
-    def scene(label: int, rng: np.random.Generator) -> Scene:
-        colour, shape = combos[label]
-        return ObjectScene(shape, colour, 1, str(rng.choice(["small", "medium", "large"])),
-                           str(rng.choice(["center", "left", "right", "top", "bottom"])), float(rng.uniform(*nuisance)))  # fmt: skip
+    def scene_drawn(levels: tuple[float, float]) -> Callable[[int, np.random.Generator], Scene]:
+        def scene(label: int, rng: np.random.Generator) -> Scene:
+            colour, shape = combos[label]
+            return ObjectScene(shape, colour, 1, str(rng.choice(["small", "medium", "large"])),
+                               str(rng.choice(["center", "left", "right", "top", "bottom"])), float(rng.uniform(*levels)))  # fmt: skip
+
+        return scene
 
     names = [f"{c} {s}" for c, s in combos]
     templates = ("a photo of a {}.", "a {}.", "a drawing of a {}.")
     return _generate(
-        name, names, templates, scene, train_per_class, test_per_class, seed, image_size
-    )
+        name, names, templates, scene_drawn(nuisance), train_per_class, test_per_class, seed,
+        image_size, test_scene_of=None if test_nuisance is None else scene_drawn(test_nuisance),
+    )  # fmt: skip
 
 
 def world_shapes(train_per_class: int = 40, test_per_class: int = 20, nuisance: tuple[float, float] = (0.2, 0.7),
