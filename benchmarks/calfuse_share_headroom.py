@@ -1,6 +1,7 @@
 """How much any share of CLIP's original feature could add to CalFuse's adapted one, at best.
 
-    .venv/bin/python benchmarks/calfuse_share_headroom.py --seeds 0-2 --benchmark world-cil
+    .venv/bin/python benchmarks/calfuse_share_headroom.py --seeds 0-4 --benchmark world-cil
+    .venv/bin/python benchmarks/calfuse_share_headroom.py --seeds 0-4 --benchmark world-cil-shift
 
 For each seed: one engine run of ``calfuse[calibration=off]`` (W trained through ĝ alone; the
 run seed draws the class order and the images, as ``driftless run --seeds`` does), then the final
@@ -8,7 +9,9 @@ adapter's test accuracy over every learned class (Last) when its feature is mixe
 with the original one: h = normalize(λ f̂ + (1 − λ) ĝ) for fixed λ, and for the dynamic share
 λ(x) = σ(a (m_orig − m_adapt) + b) on a grid of (a, b). The grid is scored on the *test* set, so
 its best entry is an upper bound on what a calibration fitted on any other data could reach with
-this adapter. Writes ``benchmarks/results/calfuse_share_headroom_<benchmark>.json``.
+this adapter. Since calfuse's default trains W through ĝ alone and keeps (a, b) fixed, each grid
+entry is also exactly the Last of ``calfuse[calibration_slope=a,calibration_bias=b]``.
+Writes ``benchmarks/results/calfuse_share_headroom_<benchmark>.json``.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from driftless.methods import calfuse as calfuse_module
 from driftless.methods.base import LabelSpace
 
 SHARES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
-SLOPES = (-5.0, 2.0, 5.0, 10.0, 20.0)
-BIASES = (-4.0, -3.0, -2.0, -1.0)
+SLOPES = (-5.0, 2.0, 5.0, 10.0, 20.0, 40.0)
+BIASES = (-6.0, -5.0, -4.0, -3.0, -2.0, -1.0)
 
 
 def accuracy(h: torch.Tensor, texts: torch.Tensor, targets: torch.Tensor) -> float:
