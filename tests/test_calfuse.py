@@ -482,6 +482,23 @@ def test_defaults_mix_the_off_adapter_with_the_original_by_a_fixed_share():
     torch.testing.assert_close(default.features(_probe(), LOGIT_SCALE), expected)
 
 
+def test_scored_share_takes_the_confidences_over_the_label_space_being_scored():
+    """``share_classes = scored``: m_orig and m_adapt are taken over the scored label space's
+    classes (on a multi-domain benchmark, the dataset's own), not over every learned class."""
+    tasks = _tasks()[:2]
+    learned = _learned({"steps": 20, "lr": 0.01}, tasks)
+    scored = _learned({"steps": 20, "lr": 0.01, "share_classes": "scored"}, tasks)
+    torch.testing.assert_close(scored.adapter_, learned.adapter_, rtol=0, atol=0)
+    space = synthetic_label_space([4, 5])  # classes never learned: their own confidences
+    ctx = _context()
+    texts = ctx.text_embeddings(space).float()
+    expected = LOGIT_SCALE * scored.features(_probe(), LOGIT_SCALE, texts) @ texts.T
+    torch.testing.assert_close(scored.logits(_probe(), space, ctx), expected)
+    assert (
+        _relative(scored.logits(_probe(), space, ctx), learned.logits(_probe(), space, ctx)) > 1e-4
+    )
+
+
 def test_refit_keeps_the_held_out_share_and_trains_w_again_on_every_sample():
     """``calibration_refit``: (a, b) are those fitted on the held-out rows (as without refit), and
     W is trained again afterwards, so it is not the matrix the share was fitted with."""
