@@ -14,12 +14,13 @@ Algorithm.
    which the normalization below removes).
 2. Calibration: h(x) = normalize(λ(x) f̂(x) + (1 − λ(x)) ĝ(x)) with, per sample,
    λ(x) = σ(a · (m_orig(x) − m_adapt(x)) + b), m_· the largest softmax probability of
-   s · cos(·, t_c) over the classes learned so far, for f̂ and for ĝ. The more confident the original
-   feature is relative to the adapted one, the larger its share; (a, b) = (5, −3) keep it under 0.05
-   unless the original is the more confident. The share mixes the features after W is trained
-   (W trains through ĝ alone) and (a, b) are not refitted: fitted on the training distribution they
-   learn to shut the original out, losing it on images unlike the training ones, where it pays
-   (the first definition, refitted (a, b) and W trained through the mix, is a config away).
+   s · cos(·, t_c) over the classes learned so far, for f̂ and for ĝ. The more confident the
+   original feature is relative to the adapted one, the larger its share; (a, b) = (5, −3) keep it
+   under 0.05 unless the original is the more confident. The share mixes the features after W is
+   trained (W trains through ĝ alone) and (a, b) are not refitted: fitted on the training
+   distribution they learn to shut the original out, losing it on images unlike the training
+   ones, where it pays (the first definition, refitted (a, b) and W trained through the mix, is a
+   config away).
 3. Training on task t (W starts from the matrix kept after task t − 1, W_old): Adam minimizes
    CE(s · cos(ĝ(x), t_c) over every class seen so far) on the task's features + the same CE on
    features drawn from N(μ_c, Σ_c + εI) of each earlier class c (the class's ORIGINAL embeddings'
@@ -33,14 +34,15 @@ Algorithm.
 
 Our choices where the paper is silent (each a config field below): the adapter acts on f̂ (same
 direction as W f); λ is computed with the classes learned so far (not the label space being
-scored), so one image always gets the same h; with ``calibration_steps`` > 0 (a, b) are fitted by
-Adam after each task on a fixed set of replayed features of all seen classes
-(``calibration_per_class`` per class), W fixed, from (``calibration_slope``,
-``calibration_bias``); with ``train_share = calibrated`` W trains through h, λ taken without
-gradient with the current W; each class's own covariance (RAPF's choice) with
-ε = ``replay_epsilon``; every training step draws fresh replay features, as many per earlier class as the task has samples per class
-(balanced classes), and trains on the full batch; the fusion also runs after the first task, with
-W_old = I (``fuse_first_task``); distillation only on the replayed features, over the earlier classes.
+scored, unless ``share_classes = scored``), so one image always gets the same h; with
+``calibration_steps`` > 0 (a, b) are fitted by Adam after each task on a fixed set of replayed
+features of all seen classes (``calibration_per_class`` per class), W fixed, from
+(``calibration_slope``, ``calibration_bias``); with ``train_share = calibrated`` W trains through
+h, λ taken without gradient with the current W; each class's own covariance (RAPF's choice) with
+ε = ``replay_epsilon``; every training step draws fresh replay features, as many per earlier
+class as the task has samples per class (balanced classes), and trains on the full batch; the
+fusion also runs after the first task, with W_old = I (``fuse_first_task``); distillation only on
+the replayed features, over the earlier classes.
 
 Ablation switches: ``calibration`` dynamic | scalar-per-task (a = 0: one λ = σ(b) for every
 sample) | off (λ = 0: h = ĝ, RAPF's feature); ``fusion`` qr | svd (RAPF) | none | average;
