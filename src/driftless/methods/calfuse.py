@@ -48,8 +48,8 @@ Ablation switches: ``calibration`` dynamic | scalar-per-task (a = 0: one λ = σ
 sample) | off (λ = 0: h = ĝ, RAPF's feature); ``fusion`` qr | svd (RAPF) | none | average;
 ``replay`` gaussian | none; ``distillation`` on | off; ``calibration_data = holdout`` fits (a, b)
 on real features of the task set aside from W's training. The measured effect of each, on
-``world-cil`` and on ``world-cil-shift`` (test images from clean to as noisy as training), where the
-calibration beats ``off`` over ten seeds: docs/methods/calfuse.md.
+``world-cil`` and on ``world-cil-shift`` (test images from clean to as noisy as training) and
+``world-fewshot``, where the calibration beats ``off`` over ten seeds: docs/methods/calfuse.md.
 
 Defaults: the config class carries the definition (QR fusion, β = 0.6, dynamic calibration). On
 the embedded benchmarks ``world-cil`` and ``world-mtil`` the benchmark turns fusion off
