@@ -31,10 +31,10 @@ every task with the previous model — 4 images each in our first definition; at
 cost "once" replays 4× the images per class and measured higher Last on every seed of world-cil,
 docs/methods/pmi.md); the semantic map is refitted from the statistics of every class seen; the
 contrastive term is an InfoNCE over the stored class means (τ = 0.1). Two choices depart from the
-letter of the definition, each a switch: the real images' CE covers their own task's classes (``real_classes =
-"task"``, the "local" CE of data-free class-incremental learning; "seen" is the literal reading),
-and the distillation runs on the real images too (``distill_on = "all"``; "synthetic" is the
-literal reading). On world-cil the first cuts forgetting; the second gains Last and Avg for about
+letter of the definition, each a switch: the real images' CE covers their own task's classes
+(``real_classes = "task"``, the "local" CE of data-free class-incremental learning; "seen" is the
+literal reading), and the distillation runs on the real images too (``distill_on = "all"``;
+"synthetic" is the literal reading). On world-cil the first cuts forgetting; the second gains Last and Avg for about
 one point of forgetting (docs/methods/pmi.md, ablations).
 
 Control: ``replay = "none"`` runs the same recipe (frozen previous model, distillation, local CE,

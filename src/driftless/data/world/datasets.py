@@ -49,10 +49,10 @@ def _generate(
     splits = {}
     for split, per_class in (("train", train_per_class), ("test", test_per_class)):
         pixels, labels = [], []
+        draw = test_scene_of if split == "test" and test_scene_of else scene_of
         for label in range(len(class_names)):
             for i in range(per_class):
                 rng = np.random.default_rng([seed, _SPLIT_IDS[split], label, i])
-                draw = test_scene_of if split == "test" and test_scene_of else scene_of
                 pixels.append(render(draw(label, rng), rng, image_size))
                 labels.append(label)
         splits[split] = Split(ArrayImages(np.stack(pixels)), np.asarray(labels))
