@@ -414,6 +414,15 @@ def test_world_cil_shift_learns_world_cils_images_and_scores_a_shifted_test_set(
     assert params == cil.datasets[0].params  # same classes, same training images
 
 
+def test_world_cil_long_is_world_cil_in_tasks_of_two() -> None:
+    specs = list_benchmarks()
+    cil, long = specs["world-cil"], specs["world-cil-long"]
+    assert long.datasets == cil.datasets and (long.order, long.seed) == (cil.order, cil.seed)
+    assert (long.protocol, long.base, long.increment) == ("class-incremental", 0, 2)
+    # world-cil's method settings, except that its choice of no fusion for CalFuse is not made here
+    assert long.method_config == {m: c for m, c in cil.method_config.items() if m != "calfuse"}
+
+
 def test_load_builtin_toy_cil(tmp_path: Path) -> None:
     bench = load_benchmark("toy-cil", tmp_path)
     spec = load_benchmark_spec("toy-cil")

@@ -50,13 +50,16 @@ sample) | off (λ = 0: h = ĝ, RAPF's feature); ``fusion`` qr | svd (RAPF) | non
 on real features of the task set aside from W's training. The measured effect of each, on
 ``world-cil`` and on ``world-cil-shift`` (test images from clean to as noisy as training) and
 ``world-fewshot``, where the calibration beats ``off`` over ten seeds: docs/methods/calfuse.md.
+The fusion does not beat ``none`` on Last on any of them, nor on ``world-cil-long`` (32 tasks of
+2): with the replay, the continual adapter already ends level with the same adapter trained on
+every class at once (``benchmarks/calfuse_joint_bound.py``), leaving the fusion nothing to protect.
 
 Defaults: the config class carries the definition (QR fusion, β = 0.6, dynamic calibration). On
-the embedded benchmarks ``world-cil`` and ``world-mtil`` the benchmark turns fusion off
-(``fusion: none`` in their specs), and on ``world-mtil`` and ``world-dil`` the calibration
-(``calibration: off``), because there each measured lower Last than its control on every one of
-five seeds; ``calfuse[fusion=qr]`` and ``calfuse[calibration=dynamic]`` run them there
-(docs/methods/calfuse.md).
+the embedded benchmarks ``world-cil``, ``world-mtil`` and ``world-fscil`` the benchmark turns
+fusion off (``fusion: none`` in their specs), and on ``world-mtil``, ``world-dil`` and
+``world-fscil`` the calibration (``calibration: off``), because there each measured lower Last
+(world-fscil: Avg) than its control on every one of five seeds; ``calfuse[fusion=qr]`` and
+``calfuse[calibration=dynamic]`` run them there (docs/methods/calfuse.md).
 """
 
 from __future__ import annotations
