@@ -52,7 +52,8 @@ on real features of the task set aside from W's training. The measured effect of
 ``world-fewshot``, where the calibration beats ``off`` over ten seeds: docs/methods/calfuse.md.
 The fusion does not beat ``none`` on Last on any of them, nor on ``world-cil-long`` (32 tasks of
 2): with the replay, the continual adapter already ends level with the same adapter trained on
-every class at once (``benchmarks/calfuse_joint_bound.py``), leaving the fusion nothing to protect.
+every class at once (``benchmarks/calfuse_joint_bound.py``), leaving the fusion nothing to protect;
+with a thin replay (``replay_per_class = 2``) the run falls below that and the fusion pays.
 
 Defaults: the config class carries the definition (QR fusion, β = 0.6, dynamic calibration). On
 the embedded benchmarks ``world-cil``, ``world-mtil`` and ``world-fscil`` the benchmark turns
