@@ -412,6 +412,7 @@ def test_world_cil_shift_learns_world_cils_images_and_scores_a_shifted_test_set(
     params = dict(shift.datasets[0].params)
     assert params.pop("test_nuisance") == [0.1, 2.5]
     assert params == cil.datasets[0].params  # same classes, same training images
+    assert shift.method_config == cil.method_config
 
 
 def test_world_cil_long_is_world_cil_in_tasks_of_two() -> None:

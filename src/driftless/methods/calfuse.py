@@ -56,8 +56,8 @@ every class at once (``benchmarks/calfuse_joint_bound.py``), leaving the fusion 
 with a thin replay (``replay_per_class = 2``) the run falls below that and the fusion pays.
 
 Defaults: the config class carries the definition (QR fusion, β = 0.6, dynamic calibration). On
-the embedded benchmarks ``world-cil``, ``world-mtil`` and ``world-fscil`` the benchmark turns
-fusion off (``fusion: none`` in their specs), and on ``world-mtil``, ``world-dil`` and
+the embedded benchmarks ``world-cil``, ``world-cil-shift``, ``world-mtil`` and ``world-fscil``
+the benchmark turns fusion off (``fusion: none`` in their specs), and on ``world-mtil``, ``world-dil`` and
 ``world-fscil`` the calibration (``calibration: off``), because there each measured lower Last
 (world-fscil: Avg) than its control on every one of five seeds; ``calfuse[fusion=qr]`` and
 ``calfuse[calibration=dynamic]`` run them there (docs/methods/calfuse.md).
