@@ -420,8 +420,10 @@ def test_world_cil_long_is_world_cil_in_tasks_of_two() -> None:
     cil, long = specs["world-cil"], specs["world-cil-long"]
     assert long.datasets == cil.datasets and (long.order, long.seed) == (cil.order, cil.seed)
     assert (long.protocol, long.base, long.increment) == ("class-incremental", 0, 2)
-    # world-cil's method settings, except that its choice of no fusion for CalFuse is not made here
-    assert long.method_config == {m: c for m, c in cil.method_config.items() if m != "calfuse"}
+    # world-cil's method settings, except CalFuse's: fused here, not calibrated
+    settings = dict(long.method_config)
+    assert settings.pop("calfuse") == {"calibration": "off"}
+    assert settings == {m: c for m, c in cil.method_config.items() if m != "calfuse"}
 
 
 def test_load_builtin_toy_cil(tmp_path: Path) -> None:

@@ -57,9 +57,10 @@ with a thin replay (``replay_per_class = 2``) the run falls below that and the f
 
 Defaults: the config class carries the definition (QR fusion, β = 0.6, dynamic calibration). On
 the embedded benchmarks ``world-cil``, ``world-cil-shift``, ``world-mtil`` and ``world-fscil``
-the benchmark turns fusion off (``fusion: none`` in their specs), and on ``world-mtil``, ``world-dil`` and
-``world-fscil`` the calibration (``calibration: off``), because there each measured lower Last
-(world-fscil: Avg) than its control on every one of five seeds; ``calfuse[fusion=qr]`` and
+the benchmark turns fusion off (``fusion: none`` in their specs), and on ``world-mtil``,
+``world-dil``, ``world-cil-long`` and ``world-fscil`` the calibration (``calibration: off``),
+because there each measured below its control (Last; world-fscil: Avg) on every one of five
+seeds or with a 95 % interval excluding zero over ten or more; ``calfuse[fusion=qr]`` and
 ``calfuse[calibration=dynamic]`` run them there (docs/methods/calfuse.md).
 """
 
