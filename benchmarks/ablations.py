@@ -46,6 +46,7 @@ from lightning.fabric import Fabric
 from scipy import stats
 
 from driftless.backbones.registry import load_backbone
+from driftless.benchmarks.protocol import SampleSet
 from driftless.benchmarks.registry import load_benchmark, load_benchmark_spec
 from driftless.config import build_run_config
 from driftless.engine.runner import Engine
@@ -164,6 +165,16 @@ class Session:
             store = FeatureStore(config.cache_dir / "features", batch_size=config.batch_size)
             self.features = self.engine._extract_features(self.benchmark, self.backbone, store)
 
+    def labelled_features(
+        self, samples: list[SampleSet], space: LabelSpace
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cached (unnormalized) features of ``samples`` and their labels as positions in
+        ``space``, in the samples' order (for scripts that score a method's state directly)."""
+        if self.features is None:
+            raise ValueError(f"{self.method} takes images: this session cached no features")
+        labels = np.concatenate([self.benchmark.labels(s) for s in samples])
+        return self.features.rows(samples), space.positions(torch.from_numpy(labels))
+
     def run(self, settings: dict[str, Any], sessions: dict[str, Session]) -> dict[str, Any]:
         """Metrics and timings of one run with ``settings`` (``hub_from``: first a default run on
         that benchmark exporting its hub, through ``sessions``)."""
@@ -195,6 +206,11 @@ class Session:
             "learn_seconds": sum(outcome.learn_seconds),
             "wall_seconds": time.perf_counter() - tick,
         }
+
+
+def cosine_accuracy(h: torch.Tensor, texts: torch.Tensor, targets: torch.Tensor) -> float:
+    """Top-1 accuracy (percent) of cos(h, t_c) for unit-norm features h and text embeddings t_c."""
+    return float(((h @ texts.T).argmax(1) == targets).float().mean()) * 100
 
 
 def paired(full: list[float], other: list[float]) -> dict[str, float]:

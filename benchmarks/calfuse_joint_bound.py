@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from ablations import RESULTS, Session, parse_seeds  # benchmarks/ablations.py
+from ablations import RESULTS, Session, cosine_accuracy, parse_seeds  # benchmarks/ablations.py
 
 from driftless.methods.base import LabelSpace
 from driftless.methods.calfuse import CalFuseConfig
@@ -35,19 +35,12 @@ def joint_accuracies(benchmark: str, seed: int, workdir: Path) -> dict[str, floa
     """Test accuracy (percent, over every class) of the jointly trained adapter after each of STEPS."""
     session = Session("calfuse", benchmark, seed, 1, workdir)
     bench = session.benchmark
-    assert session.features is not None
     space = LabelSpace.of(bench, range(len(bench.classes)))
     texts = session.texts(space).float()
     scale = float(session.backbone.logit_scale)
-
-    def features_and_targets(samples: list) -> tuple[torch.Tensor, torch.Tensor]:
-        assert session.features is not None
-        features = F.normalize(session.features.rows(samples), dim=-1)
-        labels = torch.from_numpy(np.concatenate([bench.labels(s) for s in samples]))
-        return features, space.positions(labels)
-
-    train_x, train_y = features_and_targets([s for task in bench.tasks for s in task.train])
-    test_x, test_y = features_and_targets([split.samples for split in bench.eval_splits])
+    train_x, train_y = session.labelled_features([s for t in bench.tasks for s in t.train], space)
+    test_x, test_y = session.labelled_features([s.samples for s in bench.eval_splits], space)
+    train_x, test_x = F.normalize(train_x, dim=-1), F.normalize(test_x, dim=-1)
     adapter = torch.nn.Parameter(torch.eye(train_x.shape[1]))
     optimizer = torch.optim.Adam([adapter], lr=CalFuseConfig().lr)
     accuracies = {}
@@ -59,8 +52,8 @@ def joint_accuracies(benchmark: str, seed: int, workdir: Path) -> dict[str, floa
         optimizer.step()
         if step in STEPS:
             with torch.no_grad():
-                predicted = (F.normalize(test_x @ adapter.T, dim=-1) @ texts.T).argmax(1)
-            accuracies[str(step)] = float((predicted == test_y).float().mean()) * 100
+                adapted = F.normalize(test_x @ adapter.T, dim=-1)
+            accuracies[str(step)] = cosine_accuracy(adapted, texts, test_y)
     return accuracies
 
 
@@ -69,7 +62,6 @@ def main() -> None:
     parser.add_argument("--benchmark", default="world-cil")
     parser.add_argument("--seeds", default="0-4")
     args = parser.parse_args()
-    torch.manual_seed(0)
     torch.set_num_threads(1)
     out = {}
     with tempfile.TemporaryDirectory(prefix="driftless-joint-") as tmp:

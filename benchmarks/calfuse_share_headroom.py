@@ -21,10 +21,9 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from ablations import RESULTS, Session, parse_seeds  # benchmarks/ablations.py
+from ablations import RESULTS, Session, cosine_accuracy, parse_seeds  # benchmarks/ablations.py
 
 from driftless.methods import calfuse as calfuse_module
 from driftless.methods.base import LabelSpace
@@ -32,11 +31,6 @@ from driftless.methods.base import LabelSpace
 SHARES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 SLOPES = (-5.0, 2.0, 5.0, 10.0, 20.0, 40.0)
 BIASES = (-6.0, -5.0, -4.0, -3.0, -2.0, -1.0)
-
-
-def accuracy(h: torch.Tensor, texts: torch.Tensor, targets: torch.Tensor) -> float:
-    """Top-1 accuracy (percent) of cos(h, t_c)."""
-    return float(((h @ texts.T).argmax(1) == targets).float().mean()) * 100
 
 
 def headroom(benchmark: str, seed: int, workdir: Path) -> dict:
@@ -58,10 +52,7 @@ def headroom(benchmark: str, seed: int, workdir: Path) -> dict:
     space = LabelSpace.of(bench, bench.seen_class_ids(bench.num_tasks))
     texts = ctx.text_embeddings(space).float()
     scale = float(ctx.backbone.logit_scale)
-    samples = [split.samples for split in bench.eval_splits]
-    assert session.features is not None
-    features = session.features.rows(samples)
-    targets = space.positions(torch.from_numpy(np.concatenate([bench.labels(s) for s in samples])))
+    features, targets = session.labelled_features([s.samples for s in bench.eval_splits], space)
     original = F.normalize(features, dim=-1)
     adapted = F.normalize(original @ method.adapter_.T, dim=-1)
     learned = method.seen_texts_
@@ -70,7 +61,7 @@ def headroom(benchmark: str, seed: int, workdir: Path) -> dict:
         - torch.softmax(scale * adapted @ learned.T, 1).amax(1)
     )[:, None]
     fixed = {
-        str(share): accuracy(
+        str(share): cosine_accuracy(
             F.normalize(share * original + (1 - share) * adapted, dim=-1), texts, targets
         )
         for share in SHARES
@@ -80,7 +71,7 @@ def headroom(benchmark: str, seed: int, workdir: Path) -> dict:
         for bias in BIASES:
             share = torch.sigmoid(slope * gap + bias)
             h = F.normalize(share * original + (1 - share) * adapted, dim=-1)
-            dynamic[f"a={slope},b={bias}"] = accuracy(h, texts, targets)
+            dynamic[f"a={slope},b={bias}"] = cosine_accuracy(h, texts, targets)
     return {"run_last": run["metrics"]["last"], "fixed": fixed, "dynamic": dynamic}
 
 
